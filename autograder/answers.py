@@ -1,0 +1,93 @@
+"""Stored answers: ``autograder/answers/<assignment>.answers`` (sealed) and ``.json`` (how made).
+
+The answers are the reference solution's outputs on every hidden case. They are written
+only by ``python -m course answers`` (course/answers.py), which runs the source notebooks.
+The ``.json`` file beside each answer file records how it was made: the command, the
+hashes of the source notebooks, of the case module and of the probe, the library
+versions, and the hash of the answers themselves. ``stale_reasons`` compares those
+hashes with the current tree.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from autograder.payload import decode_outputs
+from autograder.sealed import seal, unseal
+
+AUTOGRADER = Path(__file__).resolve().parent
+
+
+def answers_dir(root: Path) -> Path:
+    return Path(root) / "autograder" / "answers"
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def input_hashes(root: Path, assignment: str) -> dict:
+    """Hashes of everything the answers of ``assignment`` are made from."""
+    root = Path(root)
+    notebooks = sorted((root / "source" / assignment).glob("*.ipynb"))
+    return {
+        "source_notebooks": {nb.name: sha256_file(nb) for nb in notebooks},
+        "cases": sha256_file(root / "autograder" / "cases" / f"{assignment}.py"),
+        "probe": sha256_file(root / "autograder" / "probe.py"),
+        "payload": sha256_file(root / "autograder" / "payload.py"),
+        "package": _tree_hash(root / "package" / "dlcourse"),
+    }
+
+
+def _tree_hash(folder: Path) -> str:
+    """One hash over the Python files of ``folder`` (the provided code cases may use)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(folder).rglob("*.py")):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def write_answers(root: Path, assignment: str, encoded: dict, meta: dict) -> Path:
+    """Seal ``encoded`` ({case_id: encoded outputs}) and write it with its metadata."""
+    plaintext = json.dumps(encoded, sort_keys=True, separators=(",", ":")).encode()
+    folder = answers_dir(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{assignment}.answers"
+    path.write_bytes(seal(plaintext))
+    meta = dict(meta)
+    meta["answers_sha256"] = hashlib.sha256(plaintext).hexdigest()
+    meta["inputs"] = input_hashes(root, assignment)
+    (folder / f"{assignment}.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def read_encoded(root: Path, assignment: str) -> dict:
+    blob = (answers_dir(root) / f"{assignment}.answers").read_bytes()
+    return json.loads(unseal(blob))
+
+
+def load_answers(root: Path, assignment: str) -> dict:
+    """{case_id: {output_name: numpy array}} of the stored reference answers."""
+    return {cid: decode_outputs(out) for cid, out in read_encoded(root, assignment).items()}
+
+
+def read_meta(root: Path, assignment: str) -> dict | None:
+    path = answers_dir(root) / f"{assignment}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def stale_reasons(root: Path, assignment: str) -> list[str]:
+    """Why the stored answers of ``assignment`` no longer match the tree ([] = fresh)."""
+    meta = read_meta(root, assignment)
+    if meta is None or not (answers_dir(root) / f"{assignment}.answers").exists():
+        return ["no stored answers"]
+    now = input_hashes(root, assignment)
+    reasons = []
+    old = meta.get("inputs", {})
+    if old.get("source_notebooks") != now["source_notebooks"]:
+        reasons.append("a source notebook changed")
+    for key in ("cases", "probe", "payload", "package"):
+        if old.get(key) != now[key]:
+            reasons.append(f"{key} code changed")
+    return reasons

@@ -1,0 +1,70 @@
+"""Hidden-test cases: unseen inputs, built from fixed seeds, run on the student's code.
+
+A case is a function ``(ns) -> {name: value}``: ``ns`` is the notebook namespace
+(``globals()`` of the student's kernel), from which the case takes the student's
+functions and classes by the names of COURSE.md. It builds its own inputs (never those
+of the visible sanity checks), calls the student's code and returns named outputs
+(numbers, numpy arrays or torch tensors). The grader compares every output with the
+reference solution's output on the same inputs.
+
+Register a case with the decorator, in ``autograder/cases/<assignment>.py``::
+
+    @case("rnn_step_forward", tol=1e-6)
+    def rnn_step_forward(ns):
+        rng = np.random.RandomState(7001)
+        ...
+        next_h, _ = ns["rnn_step_forward"](x, prev_h, Wx, Wh, b)
+        return {"next_h": next_h}
+
+``tol`` is the largest allowed ``rel_error`` (COURSE.md's formula) between student and
+reference outputs; integer outputs must match exactly. ``tols`` overrides it per output.
+The case id used in notebooks is ``"<assignment>/<name>"``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Callable
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One hidden test: a name, how to run it, and how closely it must match."""
+
+    name: str
+    run: Callable[[dict], dict]
+    tol: float = 1e-6
+    tols: dict = dataclasses.field(default_factory=dict)
+
+    def tolerance(self, output: str) -> float:
+        return self.tols.get(output, self.tol)
+
+
+def case(name: str, tol: float = 1e-6, tols: dict | None = None):
+    """Register ``fn`` as the case ``name`` of the module it is defined in."""
+
+    def register(fn):
+        module = importlib.import_module(fn.__module__)
+        registry = module.__dict__.setdefault("CASES", {})
+        if name in registry:
+            raise ValueError(f"case {name!r} is defined twice in {fn.__module__}")
+        registry[name] = Case(name=name, run=fn, tol=tol, tols=dict(tols or {}))
+        return fn
+
+    return register
+
+
+def get_case(case_id: str) -> Case:
+    """Look up ``"<assignment>/<name>"``."""
+    assignment, _, name = case_id.partition("/")
+    module = importlib.import_module(f"autograder.cases.{assignment}")
+    try:
+        return module.CASES[name]
+    except (AttributeError, KeyError):
+        raise KeyError(f"no hidden-test case {case_id!r}") from None
+
+
+def all_cases(assignment: str) -> dict:
+    """Every case of an assignment, by name."""
+    module = importlib.import_module(f"autograder.cases.{assignment}")
+    return dict(getattr(module, "CASES", {}))

@@ -1,0 +1,33 @@
+"""``python -m course <verb> [args]``: one verb, one module, one pipeline stage."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+VERBS = {
+    "answers": "regenerate the sealed hidden-test answers from the source notebooks",
+    "release": "source/ -> assignments/ (student release) and solutions/",
+    "samples": "make sample submissions in submitted/ (reference, untouched, partial, stripped)",
+    "autograde": "submitted/ -> autograded/ (nbgrader autograde, with intake and repair)",
+    "feedback": "autograded/ -> feedback/ and grades.csv, and print the grades table",
+    "book": "build the Jupyter Book into _build/html",
+    "publish": "assemble the public student-facing tree in public/",
+    "check": "leak and drift checks",
+    "execute": "run a notebook top to bottom and time it",
+    "bench": "autograde time vs full execution time, per notebook",
+    "pipeline": "the main job: all of the above on the bundled offline data",
+}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in VERBS:
+        print("usage: python -m course <verb> [args]\n")
+        for verb, what in VERBS.items():
+            print(f"  {verb:10s} {what}")
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    module = importlib.import_module(f"course.{argv[0]}")
+    return module.main(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

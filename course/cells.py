@@ -1,0 +1,129 @@
+"""Cell factories for writing nbgrader source notebooks from Python.
+
+Instructors may edit the notebooks in Jupyter (they are the source of truth); these
+helpers make the nbgrader metadata right when a notebook is written or extended by a
+script. Every factory returns an ``nbformat`` cell.
+
+Cell kinds (see docs/AUTHORING.md):
+
+- ``md``/``code``: ordinary cells, editable by students.
+- ``readonly``: locked provided code (setup, provided helpers, visible sanity checks).
+- ``solution``: a graded TODO, code with ``### BEGIN SOLUTION``/``### END SOLUTION``.
+- ``hidden_test``: a locked cell with points that runs hidden cases through the probe.
+- ``task`` + ``answer``: a written question with its mark scheme, and the student's answer.
+"""
+from __future__ import annotations
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+
+def _meta(grade_id, *, grade=False, solution=False, locked=False, task=False, points=None):
+    meta = {
+        "grade": grade,
+        "grade_id": grade_id,
+        "locked": locked,
+        "schema_version": 3,
+        "solution": solution,
+        "task": task,
+    }
+    if points is not None:
+        meta["points"] = points
+    return {"nbgrader": meta}
+
+
+def md(text: str):
+    return new_markdown_cell(text.strip("\n"))
+
+
+def code(src: str):
+    return new_code_cell(src.strip("\n"))
+
+
+def readonly(grade_id: str, src: str, markdown: bool = False):
+    make = new_markdown_cell if markdown else new_code_cell
+    return make(src.strip("\n"), metadata=_meta(grade_id, locked=True))
+
+
+def solution(grade_id: str, src: str):
+    if "### BEGIN SOLUTION" not in src:
+        raise ValueError(f"solution cell {grade_id} has no ### BEGIN SOLUTION region")
+    return new_code_cell(src.strip("\n"), metadata=_meta(grade_id, solution=True))
+
+
+def hidden_test(grade_id: str, points: float, case_ids: list[str], what: str):
+    lines = [
+        f"# Graded: {what} ({points:g} point{'' if points == 1 else 's'}).",
+        "# Hidden tests run on unseen inputs when your notebook is graded.",
+        "### BEGIN HIDDEN TESTS",
+        "from autograder.probe import probe",
+    ]
+    lines += [f'probe("{cid}", globals())' for cid in case_ids]
+    lines.append("### END HIDDEN TESTS")
+    return new_code_cell("\n".join(lines), metadata=_meta(grade_id, grade=True, locked=True, points=points))
+
+
+def task(grade_id: str, points: float, question: str, mark_scheme: str):
+    text = (
+        question.strip("\n")
+        + "\n\n=== BEGIN MARK SCHEME ===\n\n"
+        + mark_scheme.strip("\n")
+        + "\n\n=== END MARK SCHEME ==="
+    )
+    return new_markdown_cell(text, metadata=_meta(grade_id, task=True, locked=True, points=points))
+
+
+def answer(grade_id: str, reference_answer: str):
+    """The student's answer cell; the source holds the reference answer (solutions only).
+
+    nbgrader requires a markdown solution cell to be a grade cell; it carries 0 points
+    because the points of the question sit on its task cell, next to the mark scheme.
+    """
+    meta = _meta(grade_id, grade=True, solution=True, points=0)
+    return new_markdown_cell(reference_answer.strip("\n"), metadata=meta)
+
+
+def notebook(cells: list):
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nb.metadata["language_info"] = {"name": "python"}
+    return nb
+
+
+def write(nb, path) -> None:
+    nbformat.validate(nb)
+    nbformat.write(nb, str(path))
+
+
+SETUP_TEMPLATE = '''\
+# Setup: run this cell first. On Colab it installs the course helper package (and the
+# data below); on your own machine it uses what is installed (pip install -e package).
+import os
+import subprocess
+import sys
+
+COURSE_REPO = "https://github.com/dl-course/dl-course-public"  # written by the release step (course.toml)
+COURSE_BRANCH = "main"  # written by the release step (course.toml)
+DATASETS = {datasets!r}  # fetched on Colab; offline, the loaders fall back to bundled data
+
+if "google.colab" in sys.modules:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet",
+                           f"dlcourse @ git+{{COURSE_REPO}}@{{COURSE_BRANCH}}#subdirectory=package"])
+    for name in DATASETS:
+        subprocess.check_call([sys.executable, "-m", "dlcourse.download", name])
+
+try:
+    import dlcourse
+except ImportError as exc:
+    raise ImportError("The course helper package is missing: run `pip install -e package` "
+                      "in the course repository, or run this notebook on Colab.") from exc
+
+# While nbgrader grades a notebook it sets NBGRADER_EXECUTION: heavy cells then run a
+# shortened version, because grades come from the hidden tests, not from long training.
+FAST = bool(os.environ.get("NBGRADER_EXECUTION"))
+print(f"dlcourse {{dlcourse.__version__}}; fast grading mode: {{FAST}}")'''
+
+
+def setup_cell(datasets: list[str]):
+    """The locked first code cell of every notebook (grade_id ``setup``)."""
+    return readonly("setup", SETUP_TEMPLATE.format(datasets=list(datasets)))

@@ -1,0 +1,75 @@
+"""Course settings (course.toml), the list of assignments, and how to run nbgrader."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+from course import ROOT
+
+
+def settings(root: Path = ROOT) -> dict:
+    with open(Path(root) / "course.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+def assignments(root: Path = ROOT) -> list[str]:
+    """Assignment ids: folders of source/ holding at least one notebook, sorted."""
+    src = Path(root) / "source"
+    return sorted(p.name for p in src.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
+
+
+def notebooks(root: Path, step: str, assignment: str) -> list[Path]:
+    return sorted((Path(root) / step / assignment).glob("*.ipynb"))
+
+
+def kernel_env(root: Path = ROOT, grading: bool = False) -> dict:
+    """Environment for nbgrader and for kernels it starts.
+
+    PYTHONPATH puts ``autograder`` within reach of the hidden-test cells; IPYTHONDIR
+    loads the memory cap of grading kernels; MPLBACKEND keeps plots off screen.
+    """
+    env = dict(os.environ)
+    root = Path(root)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH", "")]))
+    # nbgrader calls `alembic` by name: the venv's bin folder must be on PATH.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["MPLBACKEND"] = "Agg"
+    env["IPYTHONDIR"] = str(root / "autograder" / "ipython")
+    env.setdefault("PYTHONHASHSEED", "0")
+    env.setdefault("OMP_NUM_THREADS", "2")
+    if grading:
+        env["NBGRADER_EXECUTION"] = "autograde"
+        env["COURSE_KERNEL_MEMORY_MIB"] = str(settings(root)["grading"]["kernel_memory_mib"])
+    return env
+
+
+def log(stage: str, message: str) -> None:
+    print(f"[{stage}] {message}", flush=True)
+
+
+def run_nbgrader(root: Path, args: list[str], logfile: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``nbgrader <args>`` in the course root; its log goes to ``logfile``."""
+    root = Path(root)
+    cmd = [sys.executable, "-m", "nbgrader", *args]
+    proc = subprocess.run(cmd, cwd=root, env=kernel_env(root, grading=args[0] == "autograde"),
+                          capture_output=True, text=True)
+    if logfile is not None:
+        logfile.parent.mkdir(parents=True, exist_ok=True)
+        with open(logfile, "a") as f:
+            f.write(f"$ nbgrader {' '.join(args)}\n{proc.stdout}{proc.stderr}\n")
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
+    return proc
+
+
+class Timer:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start

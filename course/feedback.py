@@ -1,0 +1,81 @@
+"""Stage `feedback`: autograded/ -> feedback/ (HTML for students), grades.csv, grades table.
+
+Feedback goes through HideHiddenTests (nbgrader_config.py): students see each test's
+verdict and points, never the hidden test code, inputs or mark schemes.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from course import ROOT
+from course.config import assignments, log, run_nbgrader
+
+
+def grades(root: Path = ROOT) -> list[dict]:
+    """One row per (assignment, student): autograded score and manual points pending."""
+    from nbgrader.api import Gradebook
+
+    rows = []
+    with Gradebook(f"sqlite:///{Path(root) / 'gradebook.db'}") as gb:
+        for assignment in assignments(root):
+            try:
+                subs = gb.assignment_submissions(assignment)
+            except Exception:
+                continue
+            for sub in subs:
+                auto = auto_max = manual_max = 0.0
+                for nb in sub.notebooks:
+                    for grade in nb.grades:
+                        if grade.cell.cell_type == "code" and grade.auto_score is not None:
+                            auto += grade.auto_score
+                            auto_max += grade.max_score
+                        else:
+                            manual_max += grade.max_score
+                rows.append({
+                    "assignment": assignment,
+                    "student": sub.student_id,
+                    "auto_score": auto,
+                    "auto_max": auto_max,
+                    "manual_pending": manual_max,
+                })
+    return sorted(rows, key=lambda r: (r["assignment"], r["student"]))
+
+
+def table(rows: list[dict], intake: dict | None = None) -> str:
+    intake = intake or {}
+    lines = [f"{'assignment':24s} {'student':12s} {'autograded':>12s} {'manual (pending)':>17s}  notes",
+             "-" * 90]
+    for r in rows:
+        notes = intake.get(r["assignment"], {}).get(r["student"], [])
+        note = f"{len(notes)} intake note(s)" if notes else ""
+        lines.append(f"{r['assignment']:24s} {r['student']:12s} {r['auto_score']:6g} / {r['auto_max']:<4g} "
+                     f"{r['manual_pending']:>12g} pts   {note}")
+    return "\n".join(lines)
+
+
+def feedback(root: Path = ROOT, which: list[str] | None = None) -> list[dict]:
+    root = Path(root)
+    logfile = root / "build" / "logs" / "feedback.log"
+    for assignment in which or assignments(root):
+        run_nbgrader(root, ["generate_feedback", assignment, "--force"], logfile, check=False)
+        log("feedback", f"feedback/*/{assignment}: written")
+    run_nbgrader(root, ["export", "--to", str(root / "grades.csv")], logfile)
+    log("feedback", f"grades exported to {root / 'grades.csv'}")
+    rows = grades(root)
+    report = root / "build" / "intake_report.json"
+    intake = json.loads(report.read_text()) if report.exists() else {}
+    print(table(rows, intake), flush=True)
+    (root / "build").mkdir(exist_ok=True)
+    (root / "build" / "grades.json").write_text(json.dumps(rows, indent=2) + "\n")
+    return rows
+
+
+def main(argv: list[str]) -> int:
+    feedback(ROOT, argv or None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
