@@ -15,14 +15,13 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPrep
 from nbgrader.preprocessors import (  # noqa: E402
     AssignLatePenalties,
     CheckCellMetadata,
-    Execute,
     GetGrades,
     IgnorePattern,
     LimitOutput,
     SaveAutoGrades,
 )
 
-from autograder.nbgrader_plugins import CompareWithAnswers, HideHiddenTests  # noqa: E402
+from autograder.nbgrader_plugins import CompareWithAnswers, HideHiddenTests, ResilientExecute  # noqa: E402
 
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "course.toml"), "rb") as f:
     _COURSE = tomllib.load(f)
@@ -47,11 +46,12 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # Autograde: execute, then compare hidden-test outputs with the stored answers outside
 # the kernel (CompareWithAnswers must come after Execute and before SaveAutoGrades,
 # which reads the verdicts it leaves in the outputs).
+# ResilientExecute is nbgrader's Execute that survives a kernel killed by the submission.
 c.Execute.timeout = int(_COURSE["grading"]["cell_timeout"])
 c.Execute.interrupt_on_timeout = True
 c.Execute.startup_timeout = 120
 c.Autograde.autograde_preprocessors = [
-    Execute,
+    ResilientExecute,
     CompareWithAnswers,
     IgnorePattern,
     ClearMetadataPreprocessor,

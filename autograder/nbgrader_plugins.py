@@ -1,5 +1,10 @@
 """nbgrader preprocessors that make autograding and feedback safe.
 
+``ResilientExecute`` (autograde, instead of nbgrader's ``Execute``): when a submission
+kills its kernel (``os._exit``, a crash, the memory cap), the cells already run keep
+their results, the cell that died and every later cell get a ``KernelDied`` error, and
+the notebook is graded instead of failing as a whole.
+
 ``CompareWithAnswers`` (autograde, right after ``Execute``): in every graded test cell
 whose (restored, trusted) source calls ``probe("<case>", ...)``, it takes the outputs the
 probe emitted, compares them with the sealed answers outside the student's kernel, and
@@ -15,7 +20,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from nbclient.exceptions import DeadKernelError
 from nbconvert.preprocessors import Preprocessor
+from nbgrader.preprocessors import Execute
 from nbformat.notebooknode import NotebookNode
 from traitlets import Bool
 
@@ -82,6 +89,30 @@ def judge_cell(cell, answers: dict) -> list[Verdict]:
             kept.append(NotebookNode(output_type="stream", name="stdout", text=f"Hidden tests passed: {names}\n"))
     cell.outputs = kept
     return verdicts
+
+
+class ResilientExecute(Execute):
+    """nbgrader's Execute, but a dead kernel fails only the cells it did not finish."""
+
+    _dead = False
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._dead = False
+        return super().preprocess(nb, resources, km)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            return cell, resources
+        if self._dead:
+            cell.outputs = [_error("KernelDied", "not run: the kernel died in an earlier cell")]
+            return cell, resources
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            self._dead = True
+            cell.outputs.append(_error("KernelDied", "the kernel died while running this cell "
+                                       "(os._exit, a crash, or memory exhaustion)"))
+            return cell, resources
 
 
 class CompareWithAnswers(Preprocessor):

@@ -73,7 +73,7 @@ def make_answers(root: Path, assignment: str) -> Path:
         found = collect_payloads(nb, str(path.relative_to(root)))
         log("answers", f"{path.relative_to(root)}: {len(found)} case(s) recorded in {seconds:.1f} s")
         encoded.update(found)
-    registered = {f"{assignment}/{name}" for name in all_cases(assignment)}
+    registered = {f"{assignment}/{name}" for name in all_cases(assignment, root)}
     unused = sorted(registered - set(encoded))
     if unused:
         raise RuntimeError(f"cases registered but never probed by a test cell: {unused}")

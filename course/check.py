@@ -1,0 +1,230 @@
+"""Stage `check`: the leak check and the drift check.
+
+Leak check (``python -m course check --leaks [DIR ...]``): nothing instructor-only may
+appear where students or readers look (the release, the helper package, the built book,
+feedback, the public tree). What counts as instructor-only:
+
+- every line inside a solution region, a hidden-test region or a mark scheme of a
+  source notebook, and every reference answer of a written question;
+- every line of the hidden-test cases (autograder/cases/), which build the hidden inputs;
+- the answer files and the course key, by name and by content;
+- the nbgrader region markers themselves.
+
+Lines that also stand in the public part of a source notebook (stubs, signatures,
+provided code) are public by construction and are not searched for; short lines (under
+20 characters once spaces are folded) are too common to mean anything.
+
+Drift check (``--drift``): release, solutions and answers are regenerated in a scratch
+copy of the repository and compared with the committed ones.
+"""
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from course import ROOT
+from course.config import assignments, log
+
+MIN_LEN = 20
+MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
+           "BEGIN MARK SCHEME", "END MARK SCHEME", "autograder.probe", "DLCOURSE-SEALED")
+TEXT_SUFFIXES = {".ipynb", ".html", ".htm", ".py", ".md", ".txt", ".json", ".js", ".css", ".toml",
+                 ".yml", ".yaml", ".cfg", ".csv", ".tex", ".xml", ".rst", ""}
+REGIONS = [("BEGIN SOLUTION", "END SOLUTION"), ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS"),
+           ("BEGIN MARK SCHEME", "END MARK SCHEME")]
+
+
+def norm(line: str) -> str:
+    return " ".join(line.split())
+
+
+def split_regions(source: str) -> tuple[list[str], list[str]]:
+    """(public lines, secret lines) of one cell source."""
+    public, secret, inside = [], [], None
+    for line in source.splitlines():
+        if inside is None:
+            for begin, end in REGIONS:
+                if begin in line:
+                    inside = end
+                    break
+            else:
+                public.append(line)
+        elif inside in line:
+            inside = None
+        else:
+            secret.append(line)
+    return public, secret
+
+
+def secrets(root: Path = ROOT) -> dict[str, str]:
+    """{normalised secret line: where it comes from}."""
+    root = Path(root)
+    public, found = set(), {}
+    for nb_path in sorted((root / "source").glob("*/*.ipynb")):
+        nb = nbformat.read(str(nb_path), as_version=4)
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            pub, sec = split_regions(cell.source)
+            if cell.cell_type == "markdown" and meta.get("solution"):
+                sec, pub = cell.source.splitlines(), []  # the whole reference answer
+            public.update(norm(x) for x in pub)
+            for line in sec:
+                found.setdefault(norm(line), f"{nb_path.relative_to(root)} ({meta.get('grade_id', '?')})")
+    for case_file in sorted((root / "autograder" / "cases").glob("*.py")):
+        if case_file.name == "__init__.py":
+            continue
+        for line in case_file.read_text().splitlines():
+            stripped = line.strip()
+            if stripped.startswith(("#", "import ", "from ", '"""', "@case")) or not stripped:
+                continue
+            found.setdefault(norm(line), f"{case_file.relative_to(root)}")
+    return {line: where for line, where in found.items() if len(line) >= MIN_LEN and line not in public}
+
+
+def text_lines(path: Path) -> list[str]:
+    """The lines a reader of ``path`` sees (notebook sources and outputs, HTML text)."""
+    raw = path.read_text(errors="replace")
+    if path.suffix == ".ipynb":
+        try:
+            nb = json.loads(raw)
+        except json.JSONDecodeError:
+            return raw.splitlines()
+        chunks = []
+        for cell in nb.get("cells", []):
+            src = cell.get("source", "")
+            chunks.append("".join(src) if isinstance(src, list) else src)
+            for out in cell.get("outputs", []):
+                text = out.get("text", "")
+                chunks.append("".join(text) if isinstance(text, list) else text)
+                for value in out.get("data", {}).values():
+                    chunks.append("".join(value) if isinstance(value, list) else json.dumps(value))
+                chunks.extend(out.get("traceback", []))
+        raw = "\n".join(chunks)
+    elif path.suffix in (".html", ".htm"):
+        raw = html.unescape(re.sub(r"<[^>]+>", "", raw))
+    return raw.splitlines()
+
+
+def scan(paths: list[Path], root: Path = ROOT) -> list[str]:
+    """Leaks found under ``paths`` (files or folders), as readable lines."""
+    root = Path(root)
+    secret = secrets(root)
+    key = (root / "autograder" / "answer.key").read_text().strip()
+    problems = []
+    for base in paths:
+        base = Path(base)
+        files = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file())
+        for path in files:
+            if path.suffix == ".answers" or path.name == "answer.key":
+                problems.append(f"{path}: answer file or key")
+                continue
+            if path.suffix not in TEXT_SUFFIXES or path.stat().st_size > 20_000_000:
+                continue
+            lines = text_lines(path)
+            joined = "\n".join(lines)
+            if key in joined:
+                problems.append(f"{path}: contains the course answer key")
+            for marker in MARKERS:
+                if marker in joined:
+                    problems.append(f"{path}: contains the marker '{marker}'")
+            for line in lines:
+                n = norm(line)
+                if n in secret:
+                    problems.append(f"{path}: line from {secret[n]}: {n[:80]!r}")
+    return problems
+
+
+def leak_check(paths: list[Path], root: Path = ROOT) -> list[str]:
+    problems = scan(paths, root)
+    for p in problems:
+        log("check", f"LEAK {p}")
+    log("check", f"leak check over {', '.join(str(p) for p in paths)}: {len(problems)} problem(s)")
+    return problems
+
+
+def scratch_copy(root: Path, dest: Path) -> Path:
+    """Copy the files git knows of (tracked and untracked, not ignored) to ``dest``."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=root,
+                           capture_output=True, text=True, check=True).stdout.split("\0")
+    for rel in filter(None, files):
+        src = Path(root) / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    return dest
+
+
+def compare_answers(a_root: Path, b_root: Path, assignment: str, rtol: float = 1e-9) -> list[str]:
+    from autograder.answers import load_answers
+    from autograder.compare import rel_error
+
+    a, b = load_answers(a_root, assignment), load_answers(b_root, assignment)
+    problems = []
+    if sorted(a) != sorted(b):
+        problems.append(f"{assignment}: the answer files hold different cases")
+    for cid in sorted(set(a) & set(b)):
+        for name in a[cid]:
+            x, y = a[cid][name], b[cid].get(name)
+            if y is None or x.shape != y.shape or rel_error(x, y) > rtol:
+                problems.append(f"{assignment}: answers of {cid}:{name} drifted")
+    return problems
+
+
+def drift_check(root: Path = ROOT, which: list[str] | None = None) -> list[str]:
+    """Regenerate release, solutions and answers in a scratch copy; compare with ``root``."""
+    from course.answers import make_answers
+    from course.release import release
+
+    root = Path(root)
+    problems = []
+    with tempfile.TemporaryDirectory(prefix="course-drift-") as tmp:
+        copy = scratch_copy(root, Path(tmp))
+        todo = which or assignments(root)
+        release(copy, todo)
+        for step in ("assignments", "solutions"):
+            for path in sorted((copy / step).rglob("*")):
+                if path.is_file() and (path.suffix == ".ipynb" or path.name == "README.md"):
+                    rel = path.relative_to(copy)
+                    mine = root / rel
+                    if not mine.exists():
+                        problems.append(f"{rel}: generated but not committed")
+                    elif mine.read_bytes() != path.read_bytes():
+                        problems.append(f"{rel}: committed copy differs from the regenerated one")
+            for path in sorted((root / step).rglob("*.ipynb")):
+                if not (copy / path.relative_to(root)).exists():
+                    problems.append(f"{path.relative_to(root)}: committed but no longer generated")
+        for assignment in todo:
+            make_answers(copy, assignment)
+            problems += compare_answers(root, copy, assignment)
+    for p in problems:
+        log("check", f"DRIFT {p}")
+    log("check", f"drift check: {len(problems)} problem(s)")
+    return problems
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course check")
+    parser.add_argument("--leaks", nargs="*", metavar="DIR", help="leak check over DIRs (default: public/, feedback/, assignments/, package/, _build/html)")
+    parser.add_argument("--drift", action="store_true", help="regenerate release, solutions and answers and compare")
+    args = parser.parse_args(argv)
+    failed = False
+    if args.leaks is not None or not args.drift:
+        dirs = [Path(d) for d in args.leaks] if args.leaks else [
+            ROOT / d for d in ("public", "feedback", "assignments", "package", "_build/html") if (ROOT / d).exists()]
+        failed |= bool(leak_check(dirs))
+    if args.drift:
+        failed |= bool(drift_check(ROOT))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
