@@ -1,0 +1,129 @@
+"""Does the main job work from a clean copy of the repository, and is nothing stale?
+
+Runs `python -m course pipeline` once in a scratch copy of the repository (the files git
+tracks or would track), then checks its grades, its published tree, leaks and drift.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from autograder.answers import stale_reasons
+from course import ROOT
+from course.check import compare_answers, leak_check, scratch_copy
+from course.config import assignments
+
+
+@pytest.fixture(scope="session")
+def run(tmp_path_factory):
+    copy = scratch_copy(ROOT, tmp_path_factory.mktemp("pipeline"))
+    proc = subprocess.run([sys.executable, "-m", "course", "pipeline"], cwd=copy,
+                          capture_output=True, text=True, timeout=3000)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
+    summary = json.loads((copy / "build" / "pipeline.json").read_text())
+    grades = {(r["assignment"], r["student"]): r for r in summary["grades"]}
+    return copy, proc.stdout, summary, grades
+
+
+ASSIGNMENTS = assignments(ROOT)
+
+
+def test_every_assignment_has_answers_release_and_solutions():
+    """Does each source assignment have committed answers, a release and solutions?"""
+    assert ASSIGNMENTS, "no assignment in source/"
+    for a in ASSIGNMENTS:
+        assert (ROOT / "autograder" / "answers" / f"{a}.answers").exists(), a
+        assert list((ROOT / "assignments" / a).glob("*.ipynb")), a
+        assert list((ROOT / "solutions" / a).glob("*.ipynb")), a
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_reference_scores_full_marks(run, assignment):
+    """Does the reference solution get every autograded point?"""
+    row = run[3][(assignment, "reference")]
+    assert row["auto_max"] > 0
+    assert row["auto_score"] == row["auto_max"]
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_untouched_release_scores_zero(run, assignment):
+    """Does the untouched release score zero, without crashing the run?"""
+    assert run[3][(assignment, "untouched")]["auto_score"] == 0
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_partial_submission_scores_exactly_its_points(run, assignment):
+    """Does the half-solved submission get exactly the points of its solved parts?"""
+    expected = run[2]["expected_partial"][assignment]
+    assert 0 < expected < run[3][(assignment, "reference")]["auto_max"]
+    assert run[3][(assignment, "partial")]["auto_score"] == expected
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_metadata_stripped_submission_is_graded_correctly(run, assignment):
+    """Is the reference with its nbgrader metadata dropped still graded at full marks?"""
+    row = run[3][(assignment, "stripped")]
+    assert row["auto_score"] == row["auto_max"]
+
+
+def test_grades_table_and_pointers_are_printed(run):
+    """Does the main job print the grades table and where to look?"""
+    out = run[1]
+    assert "autograded" in out and "reference" in out and "untouched" in out
+    assert "Where to look" in out and "public tree" in out
+
+
+def test_regrading_gives_identical_grades(run):
+    """Does grading the reference a second time give the same grades?"""
+    copy, _, _, grades = run
+    from course.autograde import autograde
+    from course.feedback import grades as read_grades
+
+    autograde(copy, only=["reference"])
+    again = {(r["assignment"], r["student"]): r["auto_score"] for r in read_grades(copy)}
+    for a in ASSIGNMENTS:
+        assert again[(a, "reference")] == grades[(a, "reference")]["auto_score"]
+
+
+def test_public_tree_holds_only_student_material(run):
+    """Does public/ hold the release, the package and the site, and nothing private?"""
+    public = run[0] / "public"
+    assert (public / "README.md").exists()
+    assert (public / "package" / "pyproject.toml").exists()
+    assert (public / "site" / "index.html").exists()
+    for a in ASSIGNMENTS:
+        assert list((public / "assignments" / a).glob("*.ipynb"))
+    names = {p.name for p in public.rglob("*")}
+    for private in ("source", "solutions", "autograder", "answer.key", "gradebook.db", "nbgrader_config.py"):
+        assert private not in names
+    assert not list(public.rglob("*.answers"))
+
+
+def test_no_leaks_where_students_or_readers_look(run):
+    """Is there no solution, hidden test, hidden input, answer or mark scheme in public places?"""
+    copy = run[0]
+    places = [copy / "public", copy / "feedback", copy / "assignments", copy / "package", copy / "_build" / "html"]
+    assert leak_check(places, copy) == []
+
+
+def test_release_and_solutions_have_not_drifted(run):
+    """Is the committed release and solutions identical to what the pipeline regenerated?"""
+    copy = run[0]
+    for step in ("assignments", "solutions"):
+        for path in sorted((copy / step).rglob("*")):
+            if path.is_file():
+                rel = path.relative_to(copy)
+                assert (ROOT / rel).read_bytes() == path.read_bytes(), f"{rel} drifted: run ./course.sh release"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_answers_have_not_drifted(run, assignment):
+    """Are the committed answers fresh, and does regenerating them reproduce them?"""
+    from course.answers import make_answers
+
+    assert stale_reasons(ROOT, assignment) == [], "stale answers: run ./course.sh answers"
+    make_answers(run[0], assignment)
+    assert compare_answers(ROOT, run[0], assignment) == []
