@@ -109,8 +109,9 @@ DATASETS = {datasets!r}  # fetched on Colab; offline, the loaders fall back to b
 if "google.colab" in sys.modules:
     subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet",
                            f"dlcourse @ git+{{COURSE_REPO}}@{{COURSE_BRANCH}}#subdirectory=package"])
-    for name in DATASETS:
-        subprocess.check_call([sys.executable, "-m", "dlcourse.download", name])
+    for name in DATASETS:  # a failed download is not fatal: the loaders fall back to offline data
+        if subprocess.call([sys.executable, "-m", "dlcourse.download", name]) != 0:
+            print(f"Could not download {{name}}; the notebook will use the offline stand-in.")
 
 try:
     import dlcourse
@@ -127,3 +128,19 @@ print(f"dlcourse {{dlcourse.__version__}}; fast grading mode: {{FAST}}")'''
 def setup_cell(datasets: list[str]):
     """The locked first code cell of every notebook (grade_id ``setup``)."""
     return readonly("setup", SETUP_TEMPLATE.format(datasets=list(datasets)))
+
+
+def refresh_setup_cell(nb) -> bool:
+    """Rewrite the setup cell of ``nb`` from SETUP_TEMPLATE, keeping its DATASETS list."""
+    import ast
+    import re
+
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "setup":
+            match = re.search(r"^DATASETS = (\[.*?\])", cell.source, flags=re.M)
+            datasets = ast.literal_eval(match.group(1)) if match else []
+            new = SETUP_TEMPLATE.format(datasets=list(datasets))
+            changed = new != cell.source
+            cell.source = new
+            return changed
+    raise ValueError("notebook has no setup cell")

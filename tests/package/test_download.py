@@ -1,0 +1,377 @@
+"""Tests of dlcourse.download and dlcourse.images against a local HTTP server.
+
+No network is needed: an in-process threading server on 127.0.0.1 serves files with
+or without Range support, can drop a connection half-way once, answer 404, or stall.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import socket
+import subprocess
+import sys
+import threading
+import time
+import warnings
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dlcourse import download
+from dlcourse.data import coco, load_coco_data, offline_coco
+from dlcourse.data.coco import find_coco_problems
+from dlcourse.download import DATASETS, DownloadError, RemoteFile, fetch
+from dlcourse.images import image_from_url, show_captioned_images
+
+
+@dataclasses.dataclass
+class Route:
+    data: bytes
+    ranges: bool = True  # honour Range requests
+    drop_once: bool = False  # first response stops half-way and closes the connection
+    status: int = 200
+    delay: float = 0.0
+    content_type: str = "application/octet-stream"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):  # keep stderr clean
+        pass
+
+    def do_GET(self):
+        server = self.server
+        server.log.append((self.path, self.headers.get("Range")))
+        route = server.routes.get(self.path)
+        if route is None or route.status != 200:
+            self.send_error(404 if route is None else route.status)
+            return
+        if route.delay:
+            time.sleep(route.delay)
+        data, start = route.data, 0
+        wanted = self.headers.get("Range")
+        if wanted and route.ranges:
+            start = int(wanted.split("=")[1].split("-")[0])
+            if start >= len(data):
+                self.send_error(416)
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Type", route.content_type)
+        self.send_header("Content-Length", str(len(data) - start))
+        self.end_headers()
+        body = data[start:]
+        try:
+            if route.drop_once:
+                route.drop_once = False
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+                return
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+@pytest.fixture
+def server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.daemon_threads = True
+    httpd.routes, httpd.log = {}, []
+    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(autouse=True)
+def isolated_data_root(tmp_path, monkeypatch):
+    root = tmp_path / "data_root"
+    monkeypatch.setenv("DLCOURSE_DATA", str(root))
+    monkeypatch.setattr(download, "RETRIES", 3)
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory):
+    return offline_coco.generate_offline_coco(tmp_path_factory.mktemp("tiny") / "coco_offline",
+                                              n_train=30, n_val=10, verbose=False)
+
+
+def make_zip(folder: Path, skip=()) -> bytes:
+    """A zip in the real archive's layout: coco_captioning/<the eight files>."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in coco.EXPECTED_FILES:
+            if name not in skip:
+                zf.write(folder / name, f"coco_captioning/{name}")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def coco_zip(tiny_set):
+    return make_zip(tiny_set)
+
+
+def png_bytes(seed=0, size=(40, 48)) -> bytes:
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def closed_port_url() -> str:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return f"http://127.0.0.1:{port}/x.png"
+
+
+# ------------------------------------------------------------------------------------
+# COCO archive
+# ------------------------------------------------------------------------------------
+
+def test_full_download_extracts_a_validated_folder(server, coco_zip, isolated_data_root, capsys):
+    """Is the archive downloaded with a progress bar, extracted, validated and used?"""
+    server.routes["/coco_captioning.zip"] = Route(coco_zip)
+    path = fetch("coco_captioning", url=server.url + "/coco_captioning.zip")
+    assert path == isolated_data_root / "coco_captioning"
+    assert find_coco_problems(path) == []
+    out = capsys.readouterr()
+    assert "100.0%" in out.out and "[####" in out.out and out.err == ""
+    assert sorted(p.name for p in isolated_data_root.iterdir()) == ["coco_captioning"]  # zip, .part gone
+    data = load_coco_data()
+    assert "Using the real COCO" in capsys.readouterr().out
+    assert data["train_features"].shape == (30, 512)
+    n_requests = len(server.log)
+    assert fetch("coco_captioning", url=server.url + "/coco_captioning.zip") == path
+    assert len(server.log) == n_requests and "already present" in capsys.readouterr().out
+
+
+def test_dropped_connection_is_resumed_with_range(server, coco_zip, capsys):
+    """When the server drops the connection mid-file once, does the download resume?"""
+    server.routes["/c.zip"] = Route(coco_zip, drop_once=True)
+    path = fetch("coco_captioning", url=server.url + "/c.zip")
+    assert find_coco_problems(path) == []
+    assert len(server.log) == 2 and server.log[0][1] is None
+    assert server.log[1][1] == f"bytes={len(coco_zip) // 2}-"
+    assert "resuming" in capsys.readouterr().out
+
+
+def test_partial_file_from_an_earlier_run_is_resumed(server, coco_zip, isolated_data_root):
+    isolated_data_root.mkdir(parents=True)
+    (isolated_data_root / "coco_captioning.zip.part").write_bytes(coco_zip[:1000])
+    server.routes["/c.zip"] = Route(coco_zip)
+    path = fetch("coco_captioning", url=server.url + "/c.zip")
+    assert server.log == [("/c.zip", "bytes=1000-")]
+    assert find_coco_problems(path) == []
+
+
+def test_server_without_range_support_restarts_cleanly(server, coco_zip, isolated_data_root, capsys):
+    """A stale .part (here garbage) must not be glued to a full response from zero."""
+    isolated_data_root.mkdir(parents=True)
+    (isolated_data_root / "coco_captioning.zip.part").write_bytes(b"garbage" * 100)
+    server.routes["/c.zip"] = Route(coco_zip, ranges=False)
+    path = fetch("coco_captioning", url=server.url + "/c.zip")
+    assert find_coco_problems(path) == []
+    assert "does not support resuming" in capsys.readouterr().out
+
+
+def test_server_without_range_and_a_dropped_connection_still_completes(server, coco_zip):
+    server.routes["/c.zip"] = Route(coco_zip, ranges=False, drop_once=True)
+    assert find_coco_problems(fetch("coco_captioning", url=server.url + "/c.zip")) == []
+    assert len(server.log) == 2
+
+
+def test_corrupt_zip_is_rejected_moved_aside_and_never_used(server, coco_zip, tiny_set, isolated_data_root,
+                                                            monkeypatch, capsys):
+    bad = bytearray(coco_zip)
+    bad[len(bad) // 3: len(bad) // 3 + 5000] = b"\0" * 5000  # damage member data (CRC fails)
+    server.routes["/c.zip"] = Route(bytes(bad))
+    with pytest.raises(DownloadError, match="moved to"):
+        fetch("coco_captioning", url=server.url + "/c.zip")
+    names = sorted(p.name for p in isolated_data_root.iterdir())
+    assert names == ["coco_captioning.zip.corrupt"]  # no target, no temp folder, no zip
+    server.routes["/junk.zip"] = Route(b"this is not a zip file" * 50)
+    with pytest.raises(DownloadError, match="not a valid zip"):
+        fetch("coco_captioning", url=server.url + "/junk.zip")
+    assert not (isolated_data_root / "coco_captioning").exists()
+    monkeypatch.setattr(offline_coco, "ensure_offline_coco", lambda dest=None: tiny_set)
+    load_coco_data()
+    assert "Using the offline captioning set" in capsys.readouterr().out
+
+
+def test_zip_with_a_missing_file_is_rejected(server, tiny_set, isolated_data_root):
+    server.routes["/c.zip"] = Route(make_zip(tiny_set, skip=("coco2014_vocab.json",)))
+    with pytest.raises(DownloadError, match="coco2014_vocab.json"):
+        fetch("coco_captioning", url=server.url + "/c.zip")
+    assert not (isolated_data_root / "coco_captioning").exists()
+
+
+def test_checksum_is_verified_when_known(server, coco_zip, isolated_data_root, monkeypatch):
+    server.routes["/c.zip"] = Route(coco_zip)
+    entry = DATASETS["coco_captioning"]
+    wrong = dataclasses.replace(entry, files=(RemoteFile(entry.files[0].url, "coco_captioning.zip", "0" * 64),))
+    monkeypatch.setitem(DATASETS, "coco_captioning", wrong)
+    with pytest.raises(DownloadError, match="SHA-256 mismatch"):
+        fetch("coco_captioning", url=server.url + "/c.zip")
+    assert (isolated_data_root / "coco_captioning.zip.corrupt").exists()
+    assert not (isolated_data_root / "coco_captioning").exists()
+    right = dataclasses.replace(entry, files=(RemoteFile(entry.files[0].url, "coco_captioning.zip",
+                                                         hashlib.sha256(coco_zip).hexdigest()),))
+    monkeypatch.setitem(DATASETS, "coco_captioning", right)
+    assert find_coco_problems(fetch("coco_captioning", url=server.url + "/c.zip")) == []
+
+
+def test_invalid_existing_copy_is_replaced(server, coco_zip, isolated_data_root, capsys):
+    (isolated_data_root / "coco_captioning").mkdir(parents=True)
+    (isolated_data_root / "coco_captioning" / "junk.txt").write_text("half an extraction")
+    server.routes["/c.zip"] = Route(coco_zip)
+    path = fetch("coco_captioning", url=server.url + "/c.zip")
+    assert find_coco_problems(path) == [] and not (path / "junk.txt").exists()
+    assert "incomplete or invalid" in capsys.readouterr().out
+
+
+def test_http_errors_and_no_server_raise_download_error(server, isolated_data_root):
+    with pytest.raises(DownloadError, match="404"):
+        fetch("coco_captioning", url=server.url + "/missing.zip")
+    with pytest.raises(DownloadError, match="attempts"):
+        download.download_file(closed_port_url(), isolated_data_root / "x.bin", retries=1)
+
+
+# ------------------------------------------------------------------------------------
+# Other datasets
+# ------------------------------------------------------------------------------------
+
+def _npz(shape=(25, 224, 224, 3)) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, X=np.zeros(shape, np.uint8), y=np.arange(25), label_map=np.array({0: "tench"}, dtype=object))
+    return buf.getvalue()
+
+
+def test_imagenet_val_25_validated(server, isolated_data_root):
+    server.routes["/good.npz"] = Route(_npz())
+    server.routes["/bad.npz"] = Route(_npz((25, 32, 32, 3)))
+    with pytest.raises(DownloadError, match=r"\(25, 224, 224, 3\)"):
+        fetch("imagenet_val_25", url=server.url + "/bad.npz")
+    assert (isolated_data_root / "imagenet_val_25.npz.corrupt").exists()
+    assert not (isolated_data_root / "imagenet_val_25.npz").exists()
+    path = fetch("imagenet_val_25", url=server.url + "/good.npz")
+    assert path == isolated_data_root / "imagenet_val_25.npz"
+    with np.load(path, allow_pickle=True) as npz:
+        assert npz["X"].shape == (25, 224, 224, 3)
+
+
+def test_style_images_are_checked_one_by_one(server, isolated_data_root):
+    names = [f.filename for f in DATASETS["style_images"].files]
+    assert names == ["starry_night.jpg", "the_scream.jpg", "composition_vii.jpg", "tubingen.jpg"]
+    assert all(f.url.startswith("https://upload.wikimedia.org/") for f in DATASETS["style_images"].files)
+    for i, name in enumerate(names):
+        server.routes[f"/styles/{name}"] = Route(png_bytes(i))
+    server.routes["/styles/tubingen.jpg"] = Route(b"<html>rate limited</html>", content_type="text/html")
+    with pytest.raises(DownloadError, match="not a decodable image"):
+        fetch("style_images", url=server.url + "/styles/")
+    assert (isolated_data_root / "styles" / "tubingen.jpg.corrupt").exists()
+    server.routes["/styles/tubingen.jpg"] = Route(png_bytes(9))
+    before = len(server.log)
+    path = fetch("style_images", url=server.url + "/styles/")
+    assert len(server.log) == before + 1  # the three good files were kept
+    assert all(image_from_url(str(path / n)).shape == (40, 48, 3) for n in names)
+
+
+# ------------------------------------------------------------------------------------
+# Command line
+# ------------------------------------------------------------------------------------
+
+def test_cli_list_fetch_offline_and_errors(server, coco_zip, tmp_path, monkeypatch, capsys):
+    dest = tmp_path / "elsewhere"
+    assert download.main(["--list", "--dest", str(dest)]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in DATASETS) and "missing" in out
+    server.routes["/c.zip"] = Route(coco_zip)
+    assert download.main(["coco_captioning", "--dest", str(dest), "--url", server.url + "/c.zip"]) == 0
+    assert find_coco_problems(dest / "coco_captioning") == []
+    assert download.main(["coco_captioning", "--dest", str(dest), "--url", server.url + "/none.zip",
+                          "--force"]) == 1
+    assert "error:" in capsys.readouterr().out
+    assert download.main(["no_such_data"]) == 2
+    real_generate = offline_coco.generate_offline_coco
+    monkeypatch.setattr(offline_coco, "generate_offline_coco",
+                        lambda d: real_generate(d, n_train=20, n_val=8, verbose=True))
+    assert download.main(["--offline", "coco_captioning", "--dest", str(dest)]) == 0
+    assert find_coco_problems(dest / "coco_offline") == []
+    assert capsys.readouterr().err == ""
+
+
+def test_cli_runs_as_a_module_with_a_clean_stderr(tmp_path):
+    env = {"DLCOURSE_DATA": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    res = subprocess.run([sys.executable, "-m", "dlcourse.download", "--list"], capture_output=True,
+                         text=True, env=env, timeout=60)
+    assert res.returncode == 0 and res.stderr == ""
+    assert "coco_captioning" in res.stdout and str(tmp_path) in res.stdout
+    res = subprocess.run([sys.executable, "-m", "dlcourse.download", "--bogus"], capture_output=True,
+                         text=True, env=env, timeout=60)
+    assert res.returncode == 2 and res.stderr == "" and "error:" in res.stdout
+
+
+# ------------------------------------------------------------------------------------
+# Images from URLs
+# ------------------------------------------------------------------------------------
+
+def test_image_from_url_reads_http_and_file_urls(server, tmp_path):
+    server.routes["/img.png"] = Route(png_bytes(1), content_type="image/png")
+    img = image_from_url(server.url + "/img.png")
+    assert img.dtype == np.uint8 and img.shape == (40, 48, 3)
+    (tmp_path / "a.png").write_bytes(png_bytes(1))
+    np.testing.assert_array_equal(image_from_url((tmp_path / "a.png").as_uri()), img)
+
+
+def test_image_from_url_returns_none_with_a_note_for_dead_links(server, tmp_path, capsys):
+    server.routes["/page.html"] = Route(b"<html>gone</html>", content_type="text/html")
+    server.routes["/slow.png"] = Route(png_bytes(2), delay=2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert image_from_url(server.url + "/missing.png") is None  # 404
+        assert "404" in capsys.readouterr().out
+        assert image_from_url(closed_port_url()) is None  # nobody listening
+        assert image_from_url(server.url + "/page.html") is None  # not an image
+        assert "not an image" in capsys.readouterr().out
+        assert image_from_url(server.url + "/slow.png", timeout=0.3) is None  # timeout
+        assert image_from_url((tmp_path / "nope.png").as_uri()) is None
+        assert image_from_url("ftp://example.invalid/x.png") is None
+    out = capsys.readouterr()
+    assert out.err == "" and out.out.count("image_from_url:") == 3  # timeout, missing file, ftp
+    assert "timed out" in out.out and "unsupported URL scheme" in out.out
+
+
+def test_show_captioned_images_draws_placeholders_for_dead_urls(server, tmp_path, capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    server.routes["/ok.png"] = Route(png_bytes(3))
+    urls = [server.url + "/ok.png", server.url + "/dead.png", closed_port_url()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert show_captioned_images(urls, ["a fine image", "gone", "also gone"], ncols=2) is None
+    fig = plt.gcf()
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    titles = [ax.get_title() for ax in fig.axes]
+    assert texts.count("image unavailable") == 2
+    assert "a fine image" in titles and len(fig.axes) == 4
+    assert capsys.readouterr().err == ""
+    plt.close(fig)
+    with pytest.raises(ValueError):
+        show_captioned_images(urls, ["only one caption"])
