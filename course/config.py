@@ -43,6 +43,7 @@ def kernel_env(root: Path = ROOT, grading: bool = False) -> dict:
     env.setdefault("OMP_NUM_THREADS", "2")
     if grading:
         env["NBGRADER_EXECUTION"] = "autograde"
+        env["DLCOURSE_OFFLINE"] = "1"  # grading never downloads: skip the network probes
         env["COURSE_KERNEL_MEMORY_MIB"] = str(settings(root)["grading"]["kernel_memory_mib"])
     return env
 

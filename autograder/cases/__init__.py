@@ -24,6 +24,9 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
+import sys
+from pathlib import Path
 from typing import Callable
 
 
@@ -73,10 +76,6 @@ def all_cases(assignment: str, root=None) -> dict:
     if root is None:
         module = importlib.import_module(f"autograder.cases.{assignment}")
     else:
-        import importlib.util
-        import sys
-        from pathlib import Path
-
         path = Path(root) / "autograder" / "cases" / f"{assignment}.py"
         name = f"_course_cases_{abs(hash(str(path)))}_{assignment}"
         spec = importlib.util.spec_from_file_location(name, path)
