@@ -40,10 +40,13 @@ def kernel_env(root: Path = ROOT, grading: bool = False) -> dict:
     env["MPLBACKEND"] = "Agg"
     env["IPYTHONDIR"] = str(root / "autograder" / "ipython")
     env.setdefault("PYTHONHASHSEED", "0")
-    env.setdefault("OMP_NUM_THREADS", "2")
     if grading:
         env["NBGRADER_EXECUTION"] = "autograde"
         env["DLCOURSE_OFFLINE"] = "1"  # grading never downloads: skip the network probes
+        # One BLAS/OpenMP thread per kernel: multi-threaded OpenBLAS is 10-100x slower when
+        # the CPU is oversubscribed (several graders), and one thread loses little alone.
+        env["OPENBLAS_NUM_THREADS"] = "1"
+        env["OMP_NUM_THREADS"] = "1"
         env["COURSE_KERNEL_MEMORY_MIB"] = str(settings(root)["grading"]["kernel_memory_mib"])
     return env
 

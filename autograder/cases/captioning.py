@@ -1,0 +1,307 @@
+"""Hidden-test cases of the captioning assignment (vanilla RNN and LSTM, numpy).
+
+Every case builds its inputs from its own seed (7xxx; the notebook's visible checks use
+other inputs), runs the student's function from the notebook namespace ``ns`` and
+returns its outputs. All inputs are float64, so the tolerances can be tight: forward
+values 1e-8, gradients 1e-6 (gradients pass through more floating-point operations
+whose order a correct implementation may choose differently).
+
+Nothing here needs the dataset: the captioning-model cases bring their own vocabulary.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from autograder.cases import case
+
+FWD = 1e-8  # forward values
+GRAD = 1e-6  # gradients, and values after training
+
+# A small vocabulary with the special tokens at their COCO indices.
+WORDS = ["<NULL>", "<START>", "<END>", "<UNK>", "a", "red", "blue", "circle", "square",
+         "on", "the", "left", "right", "two", "shapes"]
+VOCAB = {w: i for i, w in enumerate(WORDS)}
+NULL, START, END = 0, 1, 2
+
+
+def _rnn_params(rng, D, H, k=1, scale=0.4):
+    """Wx (D, kH), Wh (H, kH), b (kH,) with moderate values (tanh/sigmoid not saturated)."""
+    Wx = scale * rng.randn(D, k * H)
+    Wh = scale * rng.randn(H, k * H)
+    b = 0.2 * rng.randn(k * H)
+    return Wx, Wh, b
+
+
+def _captions(rng, N, T1, min_len=3):
+    """Integer captions (N, T1): <START>, random words, <END>, then <NULL> padding."""
+    caps = np.full((N, T1), NULL, dtype=np.int32)
+    for n in range(N):
+        length = rng.randint(min_len, T1 - 1)  # words between <START> and <END>
+        caps[n, 0] = START
+        caps[n, 1:1 + length] = rng.randint(3, len(WORDS), size=length)  # may hold <UNK>
+        caps[n, 1 + length] = END
+    return caps
+
+
+def _up_to_end(captions):
+    """Sampled captions with everything after the first <END> set to <NULL>.
+
+    A correct sampler may stop at <END> or keep generating; both decode the same way.
+    """
+    out = np.asarray(captions).astype(np.int64).copy()
+    for row in out:
+        ends = np.flatnonzero(row == END)
+        if ends.size:
+            row[ends[0] + 1:] = NULL
+    return out
+
+
+# ---------------------------------------------------------------------------------
+# Vanilla RNN
+# ---------------------------------------------------------------------------------
+
+@case("rnn_step_forward", tol=FWD)
+def rnn_step_forward(ns):
+    rng = np.random.RandomState(7001)
+    N, D, H = 4, 6, 5
+    x, prev_h = rng.randn(N, D), rng.randn(N, H)
+    Wx, Wh, b = _rnn_params(rng, D, H)
+    next_h, _ = ns["rnn_step_forward"](x, prev_h, Wx, Wh, b)
+    return {"next_h": next_h}
+
+
+@case("rnn_step_forward_saturated", tol=FWD)
+def rnn_step_forward_saturated(ns):
+    """Large activations: tanh must saturate to +-1 without overflow."""
+    rng = np.random.RandomState(7002)
+    N, D, H = 3, 4, 6
+    x, prev_h = 5 * rng.randn(N, D), rng.randn(N, H)
+    Wx, Wh, b = _rnn_params(rng, D, H, scale=3.0)
+    next_h, _ = ns["rnn_step_forward"](x, prev_h, Wx, Wh, b)
+    return {"next_h": next_h}
+
+
+@case("rnn_step_backward", tol=GRAD)
+def rnn_step_backward(ns):
+    rng = np.random.RandomState(7003)
+    N, D, H = 4, 5, 6
+    x, prev_h = rng.randn(N, D), rng.randn(N, H)
+    Wx, Wh, b = _rnn_params(rng, D, H)
+    _, cache = ns["rnn_step_forward"](x, prev_h, Wx, Wh, b)
+    dnext_h = rng.randn(N, H)
+    dx, dprev_h, dWx, dWh, db = ns["rnn_step_backward"](dnext_h, cache)
+    return {"dx": dx, "dprev_h": dprev_h, "dWx": dWx, "dWh": dWh, "db": db}
+
+
+@case("rnn_forward", tol=FWD)
+def rnn_forward(ns):
+    rng = np.random.RandomState(7004)
+    N, T, D, H = 3, 7, 4, 5
+    x, h0 = rng.randn(N, T, D), rng.randn(N, H)
+    Wx, Wh, b = _rnn_params(rng, D, H)
+    h, _ = ns["rnn_forward"](x, h0, Wx, Wh, b)
+    return {"h": h}
+
+
+@case("rnn_backward", tol=GRAD)
+def rnn_backward(ns):
+    """Upstream gradient at every time step (not only the last)."""
+    rng = np.random.RandomState(7005)
+    N, T, D, H = 3, 6, 4, 5
+    x, h0 = rng.randn(N, T, D), rng.randn(N, H)
+    Wx, Wh, b = _rnn_params(rng, D, H)
+    _, cache = ns["rnn_forward"](x, h0, Wx, Wh, b)
+    dh = rng.randn(N, T, H)
+    dx, dh0, dWx, dWh, db = ns["rnn_backward"](dh, cache)
+    return {"dx": dx, "dh0": dh0, "dWx": dWx, "dWh": dWh, "db": db}
+
+
+@case("rnn_backward_single_step", tol=GRAD)
+def rnn_backward_single_step(ns):
+    """T = 1: the sequence backward must agree with the step backward."""
+    rng = np.random.RandomState(7006)
+    N, T, D, H = 5, 1, 3, 4
+    x, h0 = rng.randn(N, T, D), rng.randn(N, H)
+    Wx, Wh, b = _rnn_params(rng, D, H)
+    _, cache = ns["rnn_forward"](x, h0, Wx, Wh, b)
+    dh = rng.randn(N, T, H)
+    dx, dh0, dWx, dWh, db = ns["rnn_backward"](dh, cache)
+    return {"dx": dx, "dh0": dh0, "dWx": dWx, "dWh": dWh, "db": db}
+
+
+# ---------------------------------------------------------------------------------
+# Word embedding
+# ---------------------------------------------------------------------------------
+
+@case("word_embedding_forward", tol=FWD)
+def word_embedding_forward(ns):
+    rng = np.random.RandomState(7011)
+    N, T, V, D = 3, 5, 9, 4
+    x = rng.randint(V, size=(N, T))
+    W = rng.randn(V, D)
+    out, _ = ns["word_embedding_forward"](x, W)
+    return {"out": out}
+
+
+@case("word_embedding_backward", tol=GRAD)
+def word_embedding_backward(ns):
+    """Repeated words (including one repeated within a row) must accumulate."""
+    rng = np.random.RandomState(7012)
+    N, T, V, D = 3, 6, 10, 5
+    x = np.array([[4, 4, 1, 7, 4, 0],
+                  [2, 7, 7, 9, 1, 4],
+                  [0, 0, 3, 4, 8, 7]])
+    W = rng.randn(V, D)
+    _, cache = ns["word_embedding_forward"](x, W)
+    dout = rng.randn(N, T, D)
+    dW = ns["word_embedding_backward"](dout, cache)
+    return {"dW": dW}
+
+
+# ---------------------------------------------------------------------------------
+# LSTM
+# ---------------------------------------------------------------------------------
+
+@case("lstm_step_forward", tol=FWD)
+def lstm_step_forward(ns):
+    rng = np.random.RandomState(7021)
+    N, D, H = 4, 5, 3
+    x, prev_h, prev_c = rng.randn(N, D), rng.randn(N, H), rng.randn(N, H)
+    Wx, Wh, b = _rnn_params(rng, D, H, k=4)
+    next_h, next_c, _ = ns["lstm_step_forward"](x, prev_h, prev_c, Wx, Wh, b)
+    return {"next_h": next_h, "next_c": next_c}
+
+
+@case("lstm_step_forward_gate_order", tol=FWD)
+def lstm_step_forward_gate_order(ns):
+    """Each block of the activation pushed in turn: a wrong gate order changes outputs."""
+    rng = np.random.RandomState(7022)
+    N, D, H = 2, 3, 4
+    x, prev_h, prev_c = rng.randn(N, D), rng.randn(N, H), rng.randn(N, H)
+    Wx, Wh, _ = _rnn_params(rng, D, H, k=4, scale=0.2)
+    out = {}
+    for block in range(4):
+        b = np.zeros(4 * H)
+        b[block * H:(block + 1) * H] = 3.0 - 2.0 * block  # 3, 1, -1, -3
+        next_h, next_c, _ = ns["lstm_step_forward"](x, prev_h, prev_c, Wx, Wh, b)
+        out[f"next_h_{block}"] = next_h
+        out[f"next_c_{block}"] = next_c
+    return out
+
+
+@case("lstm_step_backward", tol=GRAD)
+def lstm_step_backward(ns):
+    rng = np.random.RandomState(7023)
+    N, D, H = 4, 5, 3
+    x, prev_h, prev_c = rng.randn(N, D), rng.randn(N, H), rng.randn(N, H)
+    Wx, Wh, b = _rnn_params(rng, D, H, k=4)
+    _, _, cache = ns["lstm_step_forward"](x, prev_h, prev_c, Wx, Wh, b)
+    dnext_h, dnext_c = rng.randn(N, H), rng.randn(N, H)
+    dx, dprev_h, dprev_c, dWx, dWh, db = ns["lstm_step_backward"](dnext_h, dnext_c, cache)
+    return {"dx": dx, "dprev_h": dprev_h, "dprev_c": dprev_c, "dWx": dWx, "dWh": dWh, "db": db}
+
+
+@case("lstm_forward", tol=FWD)
+def lstm_forward(ns):
+    rng = np.random.RandomState(7024)
+    N, T, D, H = 3, 6, 4, 5
+    x, h0 = rng.randn(N, T, D), rng.randn(N, H)
+    Wx, Wh, b = _rnn_params(rng, D, H, k=4)
+    h, _ = ns["lstm_forward"](x, h0, Wx, Wh, b)
+    return {"h": h}
+
+
+@case("lstm_backward", tol=GRAD)
+def lstm_backward(ns):
+    """Upstream gradient at every time step."""
+    rng = np.random.RandomState(7025)
+    N, T, D, H = 3, 5, 4, 4
+    x, h0 = rng.randn(N, T, D), rng.randn(N, H)
+    Wx, Wh, b = _rnn_params(rng, D, H, k=4)
+    _, cache = ns["lstm_forward"](x, h0, Wx, Wh, b)
+    dh = rng.randn(N, T, H)
+    dx, dh0, dWx, dWh, db = ns["lstm_backward"](dh, cache)
+    return {"dx": dx, "dh0": dh0, "dWx": dWx, "dWh": dWh, "db": db}
+
+
+# ---------------------------------------------------------------------------------
+# The captioning model
+# ---------------------------------------------------------------------------------
+
+def _model(ns, cell_type, seed, D=6, W=5, H=7):
+    """A float64 CaptioningRNN whose initialisation is fixed by ``seed``."""
+    np.random.seed(seed)  # the provided constructor draws from numpy's global state
+    return ns["CaptioningRNN"](VOCAB, input_dim=D, wordvec_dim=W, hidden_dim=H,
+                               cell_type=cell_type, dtype=np.float64)
+
+
+def _loss_case(ns, cell_type, seed):
+    model = _model(ns, cell_type, seed)
+    rng = np.random.RandomState(seed + 1)
+    # The initial word vectors are tiny (randn / 100); larger ones exercise every path.
+    model.params["W_embed"] = 0.5 * rng.randn(*model.params["W_embed"].shape)
+    features = rng.randn(4, 6)
+    captions = _captions(rng, 4, 9)
+    loss, grads = model.loss(features, captions)
+    out = {"loss": loss}
+    out.update({f"d{name}": grads[name] for name in sorted(model.params)})
+    return out
+
+
+def _sample_case(ns, cell_type, seed):
+    model = _model(ns, cell_type, seed, D=5, W=6, H=8)
+    rng = np.random.RandomState(seed + 1)
+    for name, p in model.params.items():  # deterministic, non-degenerate weights
+        model.params[name] = rng.randn(*p.shape)
+    features = rng.randn(5, 5)
+    return {"captions": _up_to_end(model.sample(features, max_length=8))}
+
+
+@case("captioning_rnn_loss", tol=GRAD, tols={"loss": FWD})
+def captioning_rnn_loss(ns):
+    return _loss_case(ns, "rnn", 7031)
+
+
+@case("captioning_rnn_sample", tol=0)
+def captioning_rnn_sample(ns):
+    return _sample_case(ns, "rnn", 7033)
+
+
+@case("captioning_lstm_loss", tol=GRAD, tols={"loss": FWD})
+def captioning_lstm_loss(ns):
+    return _loss_case(ns, "lstm", 7041)
+
+
+@case("captioning_lstm_sample", tol=0)
+def captioning_lstm_sample(ns):
+    return _sample_case(ns, "lstm", 7043)
+
+
+def _overfit(ns, cell_type, seed, steps, learning_rate):
+    """Full-batch Adam on a fixed tiny caption set; returns the loss of every step."""
+    from dlcourse.optim import adam
+
+    model = _model(ns, cell_type, seed, D=8, W=6, H=10)
+    rng = np.random.RandomState(seed + 1)
+    features = rng.randn(6, 8)
+    captions = _captions(rng, 6, 10)
+    configs = {name: {"learning_rate": learning_rate} for name in model.params}
+    history = []
+    for _ in range(steps):
+        loss, grads = model.loss(features, captions)
+        history.append(loss)
+        for name in model.params:
+            model.params[name], configs[name] = adam(model.params[name], grads[name], configs[name])
+    return {"loss_history": np.array(history)}
+
+
+@case("overfit", tol=GRAD)
+def overfit(ns):
+    """30 Adam steps of the vanilla-RNN model (the loss falls from about 20 to about 6.5)."""
+    return _overfit(ns, "rnn", 7051, steps=30, learning_rate=2e-2)
+
+
+@case("overfit_lstm", tol=GRAD)
+def overfit_lstm(ns):
+    """30 Adam steps of the LSTM model (the loss falls from about 16 to about 6)."""
+    return _overfit(ns, "lstm", 7061, steps=30, learning_rate=2e-2)
