@@ -96,13 +96,17 @@ def repair(sub, release) -> list[str]:
             anchors[ri] = best
             used.add(best)
     # Apply metadata; re-insert missing locked cells from the release.
+    restored = []
     for ri, rc in enumerate(rel_cells):
         gid = _gid(rc)
         if ri in anchors:
             cell = sub.cells[anchors[ri]]
             if _gid(cell) != gid:
                 cell.metadata["nbgrader"] = copy.deepcopy(rc.metadata["nbgrader"])
-                notes.append(f"restored metadata of '{gid}'")
+                restored.append(gid)
+    if restored:
+        shown = ", ".join(restored[:4]) + (", ..." if len(restored) > 4 else "")
+        notes.append(f"restored metadata of {len(restored)} cell(s) ({shown})")
     for ri, rc in enumerate(rel_cells):
         if ri in anchors:
             continue
