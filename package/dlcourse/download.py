@@ -491,6 +491,16 @@ def _list(root: Path) -> None:
           "generated captioning set in coco_offline/.")
 
 
+def _mnist(dest: Path) -> Path:
+    from dlcourse.data.mnist import download_mnist
+
+    return download_mnist(dest)
+
+
+# Datasets that torchvision fetches and checks itself (name -> fetch(dest) -> Path).
+TORCHVISION_DATASETS = {"mnist": _mnist}
+
+
 def main(argv=None) -> int:
     parser = _StdoutParser(prog="python -m dlcourse.download",
                            description="Fetch the course datasets (resumable, validated).")
@@ -509,12 +519,21 @@ def main(argv=None) -> int:
     if not args.names:
         parser.print_help(sys.stdout)
         return 2
-    unknown = [n for n in args.names if n not in DATASETS]
+    unknown = [n for n in args.names if n not in DATASETS and n not in TORCHVISION_DATASETS]
     if unknown:
-        print(f"error: unknown dataset(s) {', '.join(unknown)}; known: {', '.join(DATASETS)}")
+        known = ", ".join([*DATASETS, *TORCHVISION_DATASETS])
+        print(f"error: unknown dataset(s) {', '.join(unknown)}; known: {known}")
         return 2
     status = 0
     for name in args.names:
+        if name in TORCHVISION_DATASETS:
+            try:
+                TORCHVISION_DATASETS[name](root / name)
+                print(f"{name}: ready in {root / name}")
+            except RuntimeError as exc:
+                print(f"error: {exc}; offline, its loader falls back to bundled data")
+                status = 1
+            continue
         if args.offline:
             if name != "coco_captioning":
                 print(f"{name}: no generated stand-in; offline, its loader falls back to bundled data")
