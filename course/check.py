@@ -2,7 +2,8 @@
 
 Leak check (``python -m course check --leaks [DIR ...]``): nothing instructor-only may
 appear where students or readers look (the release, the helper package, the built book,
-feedback, the public tree). What counts as instructor-only:
+the public tree; and feedback, where a student's own code may of course equal the
+solution but nothing else may leak). What counts as instructor-only:
 
 - every line inside a solution region, a hidden-test region or a mark scheme of a
   source notebook, and every reference answer of a written question;
@@ -47,12 +48,16 @@ def norm(line: str) -> str:
     return " ".join(line.split())
 
 
-def split_regions(source: str) -> tuple[list[str], list[str]]:
-    """(public lines, secret lines) of one cell source."""
+def split_regions(source: str, solutions: bool = True) -> tuple[list[str], list[str]]:
+    """(public lines, secret lines) of one cell source (solution regions count as
+    secret unless ``solutions`` is False, when they are neither)."""
     public, secret, inside = [], [], None
+    regions = REGIONS if solutions else REGIONS[1:]
     for line in source.splitlines():
         if inside is None:
-            for begin, end in REGIONS:
+            if not solutions and ("BEGIN SOLUTION" in line or "END SOLUTION" in line):
+                continue
+            for begin, end in regions:
                 if begin in line:
                     inside = end
                     break
@@ -62,20 +67,38 @@ def split_regions(source: str) -> tuple[list[str], list[str]]:
             inside = None
         else:
             secret.append(line)
+    if not solutions:  # lines of solution regions are neither public nor secret
+        public = [x for x in public if x not in _solution_lines(source)]
     return public, secret
 
 
-def secrets(root: Path = ROOT) -> dict[str, str]:
-    """{normalised secret line: where it comes from}."""
+def _solution_lines(source: str) -> set[str]:
+    lines, inside = set(), False
+    for line in source.splitlines():
+        if "BEGIN SOLUTION" in line:
+            inside = True
+        elif "END SOLUTION" in line:
+            inside = False
+        elif inside:
+            lines.add(line)
+    return lines
+
+
+def secrets(root: Path = ROOT, solutions: bool = True) -> dict[str, str]:
+    """{normalised secret line: where it comes from}.
+
+    ``solutions=False`` leaves out solution regions and reference answers: feedback shows
+    students their own code, which for a correct submission is the solution.
+    """
     root = Path(root)
     public, found = set(), {}
     for nb_path in sorted((root / "source").glob("*/*.ipynb")):
         nb = nbformat.read(str(nb_path), as_version=4)
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
-            pub, sec = split_regions(cell.source)
+            pub, sec = split_regions(cell.source, solutions)
             if cell.cell_type == "markdown" and meta.get("solution"):
-                sec, pub = cell.source.splitlines(), []  # the whole reference answer
+                sec, pub = (cell.source.splitlines() if solutions else []), []  # the whole reference answer
             public.update(norm(x) for x in pub)
             for line in sec:
                 found.setdefault(norm(line), f"{nb_path.relative_to(root)} ({meta.get('grade_id', '?')})")
@@ -114,10 +137,15 @@ def text_lines(path: Path) -> list[str]:
     return raw.splitlines()
 
 
-def scan(paths: list[Path], root: Path = ROOT) -> list[str]:
-    """Leaks found under ``paths`` (files or folders), as readable lines."""
+def scan(paths: list[Path], root: Path = ROOT, feedback: bool = False) -> list[str]:
+    """Leaks found under ``paths`` (files or folders), as readable lines.
+
+    ``feedback=True`` is for students' own graded notebooks: their code may equal the
+    solution, but hidden tests, hidden inputs, mark schemes and answers must not appear.
+    """
     root = Path(root)
-    secret = secrets(root)
+    secret = secrets(root, solutions=not feedback)
+    markers = [m for m in MARKERS if not (feedback and "SOLUTION" in m)]
     key = (root / "autograder" / "answer.key").read_text().strip()
     problems = []
     for base in paths:
@@ -133,7 +161,7 @@ def scan(paths: list[Path], root: Path = ROOT) -> list[str]:
             joined = "\n".join(lines)
             if key in joined:
                 problems.append(f"{path}: contains the course answer key")
-            for marker in MARKERS:
+            for marker in markers:
                 if marker in joined:
                     problems.append(f"{path}: contains the marker '{marker}'")
             for line in lines:
@@ -143,8 +171,10 @@ def scan(paths: list[Path], root: Path = ROOT) -> list[str]:
     return problems
 
 
-def leak_check(paths: list[Path], root: Path = ROOT) -> list[str]:
-    problems = scan(paths, root)
+def leak_check(paths: list[Path], root: Path = ROOT, feedback: list[Path] = ()) -> list[str]:
+    """Strict check over ``paths``; the feedback check (see ``scan``) over ``feedback``."""
+    problems = scan(paths, root) + (scan(list(feedback), root, feedback=True) if feedback else [])
+    paths = list(paths) + list(feedback)
     for p in problems:
         log("check", f"LEAK {p}")
     log("check", f"leak check over {', '.join(str(p) for p in paths)}: {len(problems)} problem(s)")
@@ -219,8 +249,9 @@ def main(argv: list[str]) -> int:
     failed = False
     if args.leaks is not None or not args.drift:
         dirs = [Path(d) for d in args.leaks] if args.leaks else [
-            ROOT / d for d in ("public", "feedback", "assignments", "package", "_build/html") if (ROOT / d).exists()]
-        failed |= bool(leak_check(dirs))
+            ROOT / d for d in ("public", "assignments", "package", "_build/html") if (ROOT / d).exists()]
+        fb = [ROOT / "feedback"] if not args.leaks and (ROOT / "feedback").exists() else []
+        failed |= bool(leak_check(dirs, ROOT, feedback=fb))
     if args.drift:
         failed |= bool(drift_check(ROOT))
     return 1 if failed else 0

@@ -47,7 +47,8 @@ def run(root: Path = ROOT, book: bool = True) -> dict:
 
         site = stage("book", build, root)
     public = stage("publish", publish, root, site)
-    leaks = stage("leak check", leak_check, [public, root / "feedback", root / "assignments"], root)
+    leaks = stage("leak check", leak_check, [public, root / "assignments", root / "package"], root,
+                  feedback=[root / "feedback"])
     summary = {"times": times, "expected_partial": expected, "grades": rows, "leaks": leaks}
     (root / "build").mkdir(exist_ok=True)
     (root / "build" / "pipeline.json").write_text(json.dumps(summary, indent=2) + "\n")

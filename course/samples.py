@@ -43,7 +43,10 @@ def filled_notebook(release_nb, solution_nb, code_cells: int | None = None):
     else:
         chosen = solution_cells(nb)[:code_cells]
     for i in chosen:
-        nb.cells[i].source = sols[nb.cells[i].metadata["nbgrader"]["grade_id"]]
+        source = sols[nb.cells[i].metadata["nbgrader"]["grade_id"]]
+        # A student's answer has no nbgrader markers: keep the code, drop the marker lines.
+        nb.cells[i].source = "\n".join(line for line in source.splitlines()
+                                       if "BEGIN SOLUTION" not in line and "END SOLUTION" not in line)
     return nb
 
 

@@ -64,3 +64,11 @@ def test_clean_public_material_passes(course, tmp_path):
             cell.source = "YOUR ANSWER HERE"
     nbformat.write(nb, str(tmp_path / "clean.ipynb"))
     assert scan([tmp_path], course) == []
+
+
+def test_feedback_may_hold_the_students_own_solution_but_no_hidden_material(course, tmp_path):
+    """In feedback, is a solution line allowed while a hidden-input line is reported?"""
+    (tmp_path / "own.html").write_text("<pre>shifted = x - x.max(axis=1, keepdims=True)</pre>")
+    assert scan([tmp_path], course, feedback=True) == []
+    (tmp_path / "hidden.html").write_text("<pre>rng = np.random.RandomState(501)</pre>")
+    assert any("RandomState(501)" in p for p in scan([tmp_path], course, feedback=True))
