@@ -15,6 +15,10 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPrep
 from nbgrader.preprocessors import (  # noqa: E402
     AssignLatePenalties,
     CheckCellMetadata,
+    ClearMarkScheme,
+    ClearOutput,
+    IncludeHeaderFooter,
+    LockCells,
     GetGrades,
     IgnorePattern,
     LimitOutput,
@@ -42,6 +46,11 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 # Release: stubs raise NotImplementedError (nbgrader's default code stub for Python).
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Worked solutions are not executed here (nbgrader's default runs every notebook in full,
+# training included: minutes per assignment, and outputs that differ run to run would
+# break the drift check). `python -m course execute <assignment>` makes executed copies.
+c.GenerateSolution.preprocessors = [IncludeHeaderFooter, LockCells, ClearOutput, ClearMarkScheme]
 
 # Autograde: execute, then compare hidden-test outputs with the stored answers outside
 # the kernel (CompareWithAnswers must come after Execute and before SaveAutoGrades,
