@@ -91,11 +91,12 @@ def secrets(root: Path = ROOT, solutions: bool = True) -> dict[str, str]:
     students their own code, which for a correct submission is the solution.
     """
     root = Path(root)
-    public, found = set(), {}
+    public, found, solution_lines = set(), {}, set()
     for nb_path in sorted((root / "source").glob("*/*.ipynb")):
         nb = nbformat.read(str(nb_path), as_version=4)
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
+            solution_lines.update(norm(x) for x in _solution_lines(cell.source))
             pub, sec = split_regions(cell.source, solutions)
             if cell.cell_type == "markdown" and meta.get("solution"):
                 sec, pub = (cell.source.splitlines() if solutions else []), []  # the whole reference answer
@@ -110,6 +111,8 @@ def secrets(root: Path = ROOT, solutions: bool = True) -> dict[str, str]:
             if stripped.startswith(("#", "import ", "from ", '"""', "@case")) or not stripped:
                 continue
             found.setdefault(norm(line), f"{case_file.relative_to(root)}")
+    if not solutions:  # a student's own code may match any solution line, in any notebook
+        public |= solution_lines
     return {line: where for line, where in found.items() if len(line) >= MIN_LEN and line not in public}
 
 
