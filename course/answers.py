@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from course import ROOT
-from course.config import assignments, log, notebooks
+from course.config import assignments, log, notebooks, prepare_offline_data
 from course.execute import execute_notebook
 
 
@@ -67,6 +67,7 @@ def make_answers(root: Path, assignment: str) -> Path:
     from autograder.cases import all_cases
 
     root = Path(root)
+    prepare_offline_data()
     encoded = {}
     for path in notebooks(root, "source", assignment):
         nb, seconds = execute_notebook(path, root, fast=True, timeout=600)

@@ -22,7 +22,7 @@ import nbformat
 
 from autograder.repair import repair
 from course import ROOT
-from course.config import assignments, log, notebooks, run_nbgrader
+from course.config import assignments, log, notebooks, prepare_offline_data, run_nbgrader
 
 
 def intake(root: Path, assignment: str, student: str) -> list[str]:
@@ -67,6 +67,7 @@ def autograde(root: Path = ROOT, which: list[str] | None = None, only: list[str]
     root = Path(root)
     report = {}
     logfile = root / "build" / "logs" / "autograde.log"
+    prepare_offline_data()
     for assignment in which or assignments(root):
         report[assignment] = {}
         who = only or students(root, assignment)

@@ -77,3 +77,14 @@ class Timer:
 
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.start
+
+
+def prepare_offline_data() -> None:
+    """Make the generated offline data before any kernel needs it.
+
+    The first notebook that loads the captioning data would otherwise generate it inside
+    a cell, which can take longer than a grading cell's timeout on a busy machine.
+    """
+    from dlcourse.data.offline_coco import ensure_offline_coco
+
+    ensure_offline_coco()

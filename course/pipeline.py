@@ -1,6 +1,6 @@
 """The main job: the whole instructor pipeline on the bundled offline data.
 
-    answers (if stale) -> release -> samples -> autograde -> feedback -> book -> publish -> leak check
+    data -> answers (if stale) -> release -> samples -> autograde -> feedback -> book -> publish -> leak check
 
 One log line per stage with its time; at the end, the grades table and where to look.
 ``python -m course pipeline [--skip-book]``.
@@ -19,6 +19,7 @@ from course.config import log
 
 def run(root: Path = ROOT, book: bool = True) -> dict:
     from course.answers import ensure_answers
+    from course.config import prepare_offline_data
     from course.autograde import autograde
     from course.check import leak_check
     from course.feedback import feedback
@@ -36,6 +37,7 @@ def run(root: Path = ROOT, book: bool = True) -> dict:
         log("pipeline", f"{name}: done in {times[name]:.1f} s")
         return result
 
+    stage("data", prepare_offline_data)
     stage("answers", ensure_answers, root)
     stage("release", release, root)
     expected = stage("samples", make_samples, root)
