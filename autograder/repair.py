@@ -95,7 +95,11 @@ def repair(sub, release) -> list[str]:
         if best is not None:
             anchors[ri] = best
             used.add(best)
-    # Apply metadata; re-insert missing locked cells from the release.
+    # Apply metadata; re-insert missing locked cells from the release. Cells that match no
+    # release cell lose stale nbgrader metadata, so no grade id is claimed twice.
+    for si, cell in enumerate(sub.cells):
+        if si not in used and "nbgrader" in cell.metadata:
+            del cell.metadata["nbgrader"]
     restored = []
     for ri, rc in enumerate(rel_cells):
         gid = _gid(rc)
