@@ -10,6 +10,10 @@ For each assignment (or those named), on this machine:
 - ratio = full / autograde.
 
 ``python -m course bench [assignment ...]`` prints the table and writes build/bench.json.
+``python -m course bench --parallel [--copies K] [--workers 1 2 4]`` measures class
+grading throughput instead: K copies of the reference captioning submission graded by W
+worker processes at once (each with its own copy of the gradebook, so sqlite never locks),
+for each W; it writes build/bench_parallel.json.
 The figures in docs/MEASUREMENTS.md come from this command.
 """
 from __future__ import annotations
@@ -61,8 +65,67 @@ def bench(root: Path = ROOT, which: list[str] | None = None) -> list[dict]:
     return rows
 
 
+def parallel(root: Path = ROOT, assignment: str = "captioning", copies: int = 8,
+             workers: tuple = (1, 2, 4)) -> list[dict]:
+    """Submissions graded per minute against the number of simultaneous graders."""
+    import shutil
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+
+    from course.config import kernel_env, prepare_offline_data
+    from course.samples import make_samples
+
+    root = Path(root)
+    prepare_offline_data()
+    make_samples(root, [assignment])
+    reference = root / "submitted" / "reference" / assignment
+    work = root / "build" / "bench_parallel"
+    rows = []
+    for w in workers:
+        if work.exists():
+            shutil.rmtree(work)
+        students = [f"bench{i:03d}" for i in range(copies)]
+        for student in students:
+            shutil.copytree(reference, root / "submitted" / student / assignment, dirs_exist_ok=True)
+        dbs = []
+        for k in range(w):
+            db = work / f"gradebook-{k}.db"
+            db.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / "gradebook.db", db)
+            dbs.append(db)
+
+        def grade(i):
+            args = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--force", f"--student={students[i]}",
+                    f"--CourseDirectory.db_url=sqlite:///{dbs[i % w]}"]
+            return subprocess.run(args, cwd=root, env=kernel_env(root, grading=True), capture_output=True).returncode
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=w) as pool:
+            codes = list(pool.map(grade, range(copies)))
+        seconds = time.perf_counter() - start
+        for student in students:
+            shutil.rmtree(root / "submitted" / student, ignore_errors=True)
+            shutil.rmtree(root / "autograded" / student, ignore_errors=True)
+        rows.append({"workers": w, "submissions": copies, "seconds": round(seconds, 1),
+                     "per_minute": round(60 * copies / seconds, 1), "failures": sum(c != 0 for c in codes)})
+        log("bench", f"{w} worker(s): {copies} submissions in {seconds:.1f} s = {60 * copies / seconds:.1f}/min")
+    (root / "build" / "bench_parallel.json").write_text(json.dumps(rows, indent=2) + "\n")
+    return rows
+
+
 def main(argv: list[str]) -> int:
-    bench(ROOT, argv or None)
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m course bench")
+    parser.add_argument("assignment", nargs="*")
+    parser.add_argument("--parallel", action="store_true", help="grading throughput against the number of workers")
+    parser.add_argument("--copies", type=int, default=8)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    args = parser.parse_args(argv)
+    if args.parallel:
+        parallel(ROOT, (args.assignment or ["captioning"])[0], args.copies, tuple(args.workers))
+    else:
+        bench(ROOT, args.assignment or None)
     return 0
 
 
