@@ -5,7 +5,8 @@ Intake (per student and notebook), so that one bad submission never stops the cl
   is replaced by the untouched release (it then scores zero) and reported;
 - nbgrader metadata dropped or duplicated by an editor is repaired from the release
   (autograder/repair.py);
-- originals are kept in build/intake/ before anything is changed.
+- originals are kept in build/intake/ before anything is changed (a regrade does not
+  overwrite them with the repaired copy: a hash stamp tells the two apart).
 Then ``nbgrader autograde`` runs every student; kernels that loop, exhaust memory, exit
 or die fail only their own cells or notebook (timeouts and memory caps in
 nbgrader_config.py and autograder/ipython/). Students whose grading failed are reported.
@@ -13,6 +14,7 @@ nbgrader_config.py and autograder/ipython/). Students whose grading failed are r
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import sys
@@ -23,6 +25,10 @@ import nbformat
 from autograder.repair import repair
 from course import ROOT
 from course.config import assignments, log, notebooks, prepare_offline_data, run_nbgrader
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def intake(root: Path, assignment: str, student: str) -> list[str]:
@@ -39,7 +45,9 @@ def intake(root: Path, assignment: str, student: str) -> list[str]:
             nbformat.write(release_nb, str(path))
             continue
         keep.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, keep / path.name)
+        stamp = keep / f"{path.name}.intake-sha256"
+        if not (stamp.exists() and stamp.read_text() == _sha256(path)):
+            shutil.copy2(path, keep / path.name)  # the student's original (not our repaired copy)
         try:
             nb = nbformat.read(str(path), as_version=4)
             nbformat.validate(nb)
@@ -47,11 +55,13 @@ def intake(root: Path, assignment: str, student: str) -> list[str]:
             reason = str(exc).splitlines()[0][:200]
             notes.append(f"{path.name}: not a valid notebook ({type(exc).__name__}: {reason}); graded as the untouched release")
             nbformat.write(release_nb, str(path))
+            stamp.write_text(_sha256(path))
             continue
         fixes = repair(nb, release_nb)
         if fixes:
             notes.extend(f"{path.name}: {fix}" for fix in fixes)
             nbformat.write(nb, str(path))
+            stamp.write_text(_sha256(path))
     return notes
 
 

@@ -204,3 +204,13 @@ def test_answer_files_are_sealed(demo):
     assert b"demo/softmax" not in blob and b"probs" not in blob
     with pytest.raises(ValueError):
         json.loads(blob)
+
+
+def test_intake_keeps_the_students_original(demo):
+    """After grading twice, is the original of a repaired notebook kept unchanged?"""
+    root, _, _, _, _ = demo
+    autograde(root, ["demo"], only=["invalid_json", "stripped"])
+    kept = root / "build" / "intake" / "invalid_json" / "demo" / "demo.ipynb"
+    assert kept.read_text().startswith('{"cells": [ this is not json')
+    stripped = nbformat.read(str(root / "build" / "intake" / "stripped" / "demo" / "demo.ipynb"), as_version=4)
+    assert all("nbgrader" not in c.metadata for c in stripped.cells)
