@@ -56,6 +56,29 @@ def _up_to_end(captions):
     return out
 
 
+def _sequence_inputs(cell, seed, N, T, D, H):
+    """Seeded x (N,T,D), h0 (N,H) and parameters of an rnn (k=1) or lstm (k=4) layer."""
+    rng = np.random.RandomState(seed)
+    x, h0 = rng.randn(N, T, D), rng.randn(N, H)
+    Wx, Wh, b = _rnn_params(rng, D, H, k=4 if cell == "lstm" else 1)
+    return rng, (x, h0, Wx, Wh, b)
+
+
+def _sequence_forward(ns, cell, seed, N, T, D, H):
+    _, inputs = _sequence_inputs(cell, seed, N, T, D, H)
+    h, _ = ns[f"{cell}_forward"](*inputs)
+    return {"h": h}
+
+
+def _sequence_backward(ns, cell, seed, N, T, D, H):
+    """Gradients of a whole sequence, with an upstream gradient dh (N,T,H) at every step."""
+    rng, inputs = _sequence_inputs(cell, seed, N, T, D, H)
+    _, cache = ns[f"{cell}_forward"](*inputs)
+    dh = rng.randn(N, T, H)
+    dx, dh0, dWx, dWh, db = ns[f"{cell}_backward"](dh, cache)
+    return {"dx": dx, "dh0": dh0, "dWx": dWx, "dWh": dWh, "db": db}
+
+
 # ---------------------------------------------------------------------------------
 # Vanilla RNN
 # ---------------------------------------------------------------------------------
@@ -95,38 +118,19 @@ def rnn_step_backward(ns):
 
 @case("rnn_forward", tol=FWD)
 def rnn_forward(ns):
-    rng = np.random.RandomState(7004)
-    N, T, D, H = 3, 7, 4, 5
-    x, h0 = rng.randn(N, T, D), rng.randn(N, H)
-    Wx, Wh, b = _rnn_params(rng, D, H)
-    h, _ = ns["rnn_forward"](x, h0, Wx, Wh, b)
-    return {"h": h}
+    return _sequence_forward(ns, "rnn", 7004, N=3, T=7, D=4, H=5)
 
 
 @case("rnn_backward", tol=GRAD)
 def rnn_backward(ns):
     """Upstream gradient at every time step (not only the last)."""
-    rng = np.random.RandomState(7005)
-    N, T, D, H = 3, 6, 4, 5
-    x, h0 = rng.randn(N, T, D), rng.randn(N, H)
-    Wx, Wh, b = _rnn_params(rng, D, H)
-    _, cache = ns["rnn_forward"](x, h0, Wx, Wh, b)
-    dh = rng.randn(N, T, H)
-    dx, dh0, dWx, dWh, db = ns["rnn_backward"](dh, cache)
-    return {"dx": dx, "dh0": dh0, "dWx": dWx, "dWh": dWh, "db": db}
+    return _sequence_backward(ns, "rnn", 7005, N=3, T=6, D=4, H=5)
 
 
 @case("rnn_backward_single_step", tol=GRAD)
 def rnn_backward_single_step(ns):
     """T = 1: the sequence backward must agree with the step backward."""
-    rng = np.random.RandomState(7006)
-    N, T, D, H = 5, 1, 3, 4
-    x, h0 = rng.randn(N, T, D), rng.randn(N, H)
-    Wx, Wh, b = _rnn_params(rng, D, H)
-    _, cache = ns["rnn_forward"](x, h0, Wx, Wh, b)
-    dh = rng.randn(N, T, H)
-    dx, dh0, dWx, dWh, db = ns["rnn_backward"](dh, cache)
-    return {"dx": dx, "dh0": dh0, "dWx": dWx, "dWh": dWh, "db": db}
+    return _sequence_backward(ns, "rnn", 7006, N=5, T=1, D=3, H=4)
 
 
 # ---------------------------------------------------------------------------------
@@ -203,25 +207,13 @@ def lstm_step_backward(ns):
 
 @case("lstm_forward", tol=FWD)
 def lstm_forward(ns):
-    rng = np.random.RandomState(7024)
-    N, T, D, H = 3, 6, 4, 5
-    x, h0 = rng.randn(N, T, D), rng.randn(N, H)
-    Wx, Wh, b = _rnn_params(rng, D, H, k=4)
-    h, _ = ns["lstm_forward"](x, h0, Wx, Wh, b)
-    return {"h": h}
+    return _sequence_forward(ns, "lstm", 7024, N=3, T=6, D=4, H=5)
 
 
 @case("lstm_backward", tol=GRAD)
 def lstm_backward(ns):
     """Upstream gradient at every time step."""
-    rng = np.random.RandomState(7025)
-    N, T, D, H = 3, 5, 4, 4
-    x, h0 = rng.randn(N, T, D), rng.randn(N, H)
-    Wx, Wh, b = _rnn_params(rng, D, H, k=4)
-    _, cache = ns["lstm_forward"](x, h0, Wx, Wh, b)
-    dh = rng.randn(N, T, H)
-    dx, dh0, dWx, dWh, db = ns["lstm_backward"](dh, cache)
-    return {"dx": dx, "dh0": dh0, "dWx": dWx, "dWh": dWh, "db": db}
+    return _sequence_backward(ns, "lstm", 7025, N=3, T=5, D=4, H=4)
 
 
 # ---------------------------------------------------------------------------------
