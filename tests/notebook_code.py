@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,3 +40,18 @@ def load_reference(notebook: str | Path) -> dict:
     for src in reference_cells(notebook):
         exec(compile(src, str(notebook), "exec"), ns)
     return ns
+
+
+def run_case(case, ns: dict) -> dict:
+    """Run a hidden-test case on ``ns`` with fixed seeds, as decoded grader-side outputs.
+
+    The outputs go through the payload encoding the probe uses, so tests compare exactly
+    what the grader would see.
+    """
+    import torch
+
+    from autograder.payload import decode_outputs, encode_outputs
+
+    torch.manual_seed(0)
+    np.random.seed(0)
+    return decode_outputs(encode_outputs(case.run(ns)))

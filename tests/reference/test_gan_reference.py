@@ -16,8 +16,7 @@ import torch
 from torch import nn
 
 from autograder.compare import compare_outputs
-from autograder.payload import decode_outputs, encode_outputs
-from tests.notebook_code import load_reference
+from tests.notebook_code import load_reference, run_case
 
 NOTEBOOK = "source/gan/generative_adversarial_networks.ipynb"
 
@@ -191,18 +190,13 @@ def test_get_optimizer_is_adam_with_gan_betas_and_its_update_rule(ref):
 
 # ----------------------------------------------------------------------------- hidden cases
 
-def _run(case, ns):
-    torch.manual_seed(0)
-    return decode_outputs(encode_outputs(case.run(ns)))
-
-
 def test_cases_are_deterministic_and_nondegenerate(ref, cases):
     """Does every case give the same outputs twice, with no NaN and no all-zero float output?"""
     assert set(cases) == {"sample_noise", "discriminator", "generator", "discriminator_loss",
                           "generator_loss", "get_optimizer", "ls_discriminator_loss",
                           "ls_generator_loss", "build_dc_classifier", "build_dc_generator"}
     for name, case in cases.items():
-        a, b = _run(case, ref), _run(case, ref)
+        a, b = run_case(case, ref), run_case(case, ref)
         assert a.keys() == b.keys()
         for key in a:
             np.testing.assert_array_equal(a[key], b[key], err_msg=f"{name}/{key}")
@@ -224,7 +218,7 @@ def test_cases_do_not_depend_on_the_reference_initialisation(ref, cases):
 
     ns["discriminator"] = discriminator
     case = cases["discriminator"]
-    assert compare_outputs(case, "discriminator", _run(case, ns), _run(case, ref)).passed
+    assert compare_outputs(case, "discriminator", run_case(case, ns), run_case(case, ref)).passed
 
 
 def _leaky_discriminator(seed=None):
@@ -286,8 +280,8 @@ MISTAKES = [
 def test_cases_tell_mistakes_from_the_reference(ref, cases, case_name, function, mistake):
     """Does the reference pass its own case, and a typical mistake fail it?"""
     case = cases[case_name]
-    answer = _run(case, ref)
-    assert compare_outputs(case, case_name, _run(case, ref), answer).passed
+    answer = run_case(case, ref)
+    assert compare_outputs(case, case_name, run_case(case, ref), answer).passed
     wrong_ns = dict(ref)
     wrong_ns[function] = mistake
-    assert not compare_outputs(case, case_name, _run(case, wrong_ns), answer).passed
+    assert not compare_outputs(case, case_name, run_case(case, wrong_ns), answer).passed

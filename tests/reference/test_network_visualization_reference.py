@@ -15,8 +15,7 @@ import torch
 from torch import nn
 
 from autograder.compare import compare_outputs
-from autograder.payload import decode_outputs, encode_outputs
-from tests.notebook_code import load_reference
+from tests.notebook_code import load_reference, run_case
 
 NOTEBOOK = "source/network_visualization/network_visualization.ipynb"
 F64 = torch.float64
@@ -179,16 +178,10 @@ def cases():
     return dict(module.CASES)
 
 
-def _run(case, ns):
-    torch.manual_seed(0)
-    np.random.seed(0)
-    return decode_outputs(encode_outputs(case.run(ns)))
-
-
 def test_cases_are_deterministic_and_nondegenerate(ref, cases):
     """Does every case give identical outputs twice, with finite, non-trivial values?"""
     for name, case in cases.items():
-        first, second = _run(case, ref), _run(case, ref)
+        first, second = run_case(case, ref), run_case(case, ref)
         assert first.keys() == second.keys()
         for key in first:
             assert np.array_equal(first[key], second[key]), (name, key)
@@ -294,7 +287,7 @@ def _update_plain_norm(img, model, target_y, l2_reg, learning_rate):
 def test_cases_tell_mistakes_from_the_reference(ref, cases, case_name, function, mistake):
     """Does the hidden case pass the reference and fail a typical mistake?"""
     case = cases[case_name]
-    answer = _run(case, ref)
-    assert compare_outputs(case, case_name, _run(case, ref), answer).passed
-    wrong = _run(case, _wrong(ref, **{function: mistake}))
+    answer = run_case(case, ref)
+    assert compare_outputs(case, case_name, run_case(case, ref), answer).passed
+    wrong = run_case(case, _wrong(ref, **{function: mistake}))
     assert not compare_outputs(case, case_name, wrong, answer).passed

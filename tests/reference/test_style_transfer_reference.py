@@ -17,8 +17,7 @@ import torch
 
 from autograder.cases import style_transfer as cases_module
 from autograder.compare import compare_outputs
-from autograder.payload import decode_outputs, encode_outputs
-from tests.notebook_code import load_reference
+from tests.notebook_code import load_reference, run_case
 
 NOTEBOOK = "source/style_transfer/style_transfer.ipynb"
 F64 = torch.float64
@@ -246,17 +245,11 @@ def cases():
     return dict(cases_module.CASES)
 
 
-def _run(case, ns):
-    torch.manual_seed(0)
-    np.random.seed(0)
-    return decode_outputs(encode_outputs(case.run(ns)))
-
-
 def test_cases_are_deterministic_and_nondegenerate(ref, cases):
     """Does every case give identical outputs twice, with finite, non-trivial values?"""
     assert len(cases) == 8
     for name, case in cases.items():
-        first, second = _run(case, ref), _run(case, ref)
+        first, second = run_case(case, ref), run_case(case, ref)
         assert first.keys() == second.keys()
         for key in first:
             assert np.array_equal(first[key], second[key]), (name, key)
@@ -267,7 +260,7 @@ def test_cases_are_deterministic_and_nondegenerate(ref, cases):
 
 def test_vectorised_case_flags_of_the_reference(ref, cases):
     """Does the reference get: no loop, a graph independent of the image size, a gradient?"""
-    out = _run(cases["tv_loss_vectorised"], ref)
+    out = run_case(cases["tv_loss_vectorised"], ref)
     assert {k: int(v.item()) for k, v in out.items()} == {
         "uses_python_loop": 0, "graph_grows_with_image": 0, "has_gradient": 1}
 
@@ -349,10 +342,10 @@ def _style_first_layer_only(ref):
 def test_cases_tell_mistakes_from_the_reference(ref, cases, case_name, function, mistake):
     """Does the hidden case pass the reference and fail a typical mistake?"""
     case = cases[case_name]
-    answer = _run(case, ref)
-    assert compare_outputs(case, case_name, _run(case, ref), answer).passed
+    answer = run_case(case, ref)
+    assert compare_outputs(case, case_name, run_case(case, ref), answer).passed
     try:
-        wrong = _run(case, _wrong(ref, **{function: mistake}))
+        wrong = run_case(case, _wrong(ref, **{function: mistake}))
     except Exception:  # a mistake may also crash the case: the test cell then fails
         return
     assert not compare_outputs(case, case_name, wrong, answer).passed
@@ -376,13 +369,13 @@ def _style_with_gram_hw(ref):
 def test_style_cases_tell_mistakes_from_the_reference(ref, cases, case_name, make_mistake):
     """Do the style-loss cases fail an unnormalised Gram matrix or a single layer?"""
     case = cases[case_name]
-    answer = _run(case, ref)
-    wrong = _run(case, _wrong(ref, style_loss=make_mistake(ref)))
+    answer = run_case(case, ref)
+    wrong = run_case(case, _wrong(ref, style_loss=make_mistake(ref)))
     assert not compare_outputs(case, case_name, wrong, answer).passed
 
 
 def test_a_correct_loop_free_alternative_passes(ref, cases):
     """Does a different but correct tv_loss (torch.diff) pass both TV cases?"""
     for name in ("tv_loss_values", "tv_loss_vectorised"):
-        answer = _run(cases[name], ref)
-        assert compare_outputs(cases[name], name, _run(cases[name], _wrong(ref, tv_loss=_tv_diff)), answer).passed
+        answer = run_case(cases[name], ref)
+        assert compare_outputs(cases[name], name, run_case(cases[name], _wrong(ref, tv_loss=_tv_diff)), answer).passed
