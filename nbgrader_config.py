@@ -2,8 +2,17 @@
 
 Step folders follow nbgrader's step names, renamed where the repository says more:
 source/ -> assignments/ (release) and solutions/ -> submitted/ -> autograded/ -> feedback/.
-The instructor commands (`python -m course ...`) set PYTHONPATH to this folder so that
-grading kernels can import `autograder.probe`.
+Every protection of grading lives here, so it holds however grading is started
+(`./course.sh autograde`, plain `nbgrader autograde <assignment>` in this folder, or the
+formgrader's autograde button):
+- intake: `IntakeExporter` reads submissions (unreadable ones graded as the release,
+  dropped metadata repaired) and `quarantine_hook` moves links and special files away;
+- sandbox: `SandboxedExecute` runs each notebook in its own bubblewrap sandbox
+  (autograder/sandbox.py) with a per-cell timeout and a notebook deadline;
+- verdicts: `CompareWithAnswers` checks the answer files against their manifest and
+  leaves each graded test cell only the grader's verdict;
+- preflight: before `nbgrader autograde`, `course.gradebook.prepare` checks the release,
+  the answers and the sandbox and syncs a missing gradebook (fresh clone).
 """
 import os
 import sys
@@ -25,7 +34,8 @@ from nbgrader.preprocessors import (  # noqa: E402
     SaveAutoGrades,
 )
 
-from autograder.nbgrader_plugins import CompareWithAnswers, HideHiddenTests, ResilientExecute  # noqa: E402
+from autograder.intake import IntakeExporter, quarantine_hook  # noqa: E402
+from autograder.nbgrader_plugins import CompareWithAnswers, HideHiddenTests, SandboxedExecute  # noqa: E402
 
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "course.toml"), "rb") as f:
     _COURSE = tomllib.load(f)
@@ -52,15 +62,19 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # break the drift check). `python -m course execute <assignment>` makes executed copies.
 c.GenerateSolution.preprocessors = [IncludeHeaderFooter, LockCells, ClearOutput, ClearMarkScheme]
 
-# Autograde: execute, then compare hidden-test outputs with the stored answers outside
-# the kernel (CompareWithAnswers must come after Execute and before SaveAutoGrades,
-# which reads the verdicts it leaves in the outputs).
-# ResilientExecute is nbgrader's Execute that survives a kernel killed by the submission.
-c.Execute.timeout = int(_COURSE["grading"]["cell_timeout"])
-c.Execute.interrupt_on_timeout = True
-c.Execute.startup_timeout = 120
+# Autograde: intake, then execute in a sandbox, then compare hidden-test outputs with the
+# stored answers outside the kernel (CompareWithAnswers must come after the executor and
+# before SaveAutoGrades, which scores the verdicts it leaves).
+_GRADING = _COURSE["grading"]
+c.Autograde.exporter_class = IntakeExporter
+c.Autograde.pre_convert_hook = quarantine_hook
+c.SandboxedExecute.timeout = int(_GRADING["cell_timeout"])
+c.SandboxedExecute.notebook_deadline = int(_GRADING["notebook_deadline"])
+c.SandboxedExecute.output_cap = int(_GRADING["output_cap_bytes"])
+c.SandboxedExecute.startup_timeout = 120
+c.SandboxKernelManager.course_root = c.CourseDirectory.root
 c.Autograde.autograde_preprocessors = [
-    ResilientExecute,
+    SandboxedExecute,
     CompareWithAnswers,
     IgnorePattern,
     ClearMetadataPreprocessor,
@@ -73,3 +87,29 @@ c.Autograde.autograde_preprocessors = [
 # Feedback: students see which tests passed and their points, never hidden test code,
 # hidden inputs or mark schemes (HideHiddenTests must come before the HTML export).
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+c.HideHiddenTests.output_cap = int(_GRADING["output_cap_bytes"])
+
+
+def _autograde_targets(argv):
+    """Assignments a plain `nbgrader autograde ...` command line asks for (None: all)."""
+    if len(argv) < 2 or "autograde" not in argv[1:3]:
+        return False
+    rest = argv[argv.index("autograde") + 1:]
+    named = [a for a in rest if not a.startswith("-")]
+    for a in rest:
+        if a.startswith("--assignment="):
+            named.append(a.split("=", 1)[1])
+    return named[:1] or None
+
+
+# Preflight for plain `nbgrader autograde` (the wrapper runs it itself and sets
+# COURSE_SKIP_PREFLIGHT): release, answers and sandbox checked, gradebook synced.
+_targets = _autograde_targets(sys.argv)
+if _targets is not False and not os.environ.get("COURSE_SKIP_PREFLIGHT"):
+    from course.gradebook import GradingNotReady, prepare  # noqa: E402
+
+    try:
+        prepare(c.CourseDirectory.root, _targets, log=lambda m: print(m, file=sys.stderr))
+    except GradingNotReady as _exc:
+        print(f"[course] grading cannot start: {_exc}", file=sys.stderr)
+        sys.exit(2)

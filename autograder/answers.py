@@ -6,6 +6,12 @@ The ``.json`` file beside each answer file records how it was made: the command,
 hashes of the source notebooks, of the case module and of the probe, the library
 versions, and the hash of the answers themselves. ``stale_reasons`` compares those
 hashes with the current tree.
+
+``autograder/answers/MANIFEST.sha256`` (``sha256sum`` format) lists the SHA-256 of every
+answer and record file. ``verify_answers`` checks an assignment's files against it and
+against the tree before any comparison: altered, missing or stale answers raise
+``AnswersInvalid`` with the command that fixes them, so grading stops instead of giving a
+class wrong grades.
 """
 from __future__ import annotations
 
@@ -59,7 +65,56 @@ def write_answers(root: Path, assignment: str, encoded: dict, meta: dict) -> Pat
     meta["answers_sha256"] = hashlib.sha256(plaintext).hexdigest()
     meta["inputs"] = input_hashes(root, assignment)
     (folder / f"{assignment}.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    write_manifest(root)
     return path
+
+
+MANIFEST = "MANIFEST.sha256"
+
+
+class AnswersInvalid(RuntimeError):
+    """The stored answers of an assignment cannot be trusted; grading must not go on."""
+
+
+def write_manifest(root: Path) -> Path:
+    """Record the SHA-256 of every answer and record file (written by ``course answers``)."""
+    folder = answers_dir(root)
+    lines = [f"{sha256_file(p)}  {p.name}" for p in sorted(folder.glob("*.answers")) + sorted(folder.glob("*.json"))]
+    path = folder / MANIFEST
+    path.write_text("\n".join(sorted(lines, key=lambda line: line.split("  ", 1)[1])) + "\n")
+    return path
+
+
+def read_manifest(root: Path) -> dict:
+    path = answers_dir(root) / MANIFEST
+    if not path.exists():
+        return {}
+    out = {}
+    for line in path.read_text().splitlines():
+        digest, _, name = line.partition("  ")
+        if name:
+            out[name] = digest
+    return out
+
+
+def verify_answers(root: Path, assignment: str) -> None:
+    """Raise AnswersInvalid unless the answers of ``assignment`` match the manifest and tree."""
+    root = Path(root)
+    manifest = read_manifest(root)
+    fix = f"run `./course.sh answers {assignment}`"
+    for name in (f"{assignment}.answers", f"{assignment}.json"):
+        path = answers_dir(root) / name
+        if not path.is_file() or path.is_symlink():
+            raise AnswersInvalid(f"autograder/answers/{name} is missing: {fix}")
+        if name not in manifest:
+            raise AnswersInvalid(f"autograder/answers/{name} is not in {MANIFEST}: {fix}")
+        if sha256_file(path) != manifest[name]:
+            raise AnswersInvalid(
+                f"autograder/answers/{name} does not match {MANIFEST} (altered since `course answers` "
+                f"wrote it): restore it with `git checkout autograder/answers` or {fix}")
+    reasons = stale_reasons(root, assignment)
+    if reasons:
+        raise AnswersInvalid(f"the answers of {assignment} are stale ({'; '.join(reasons)}): {fix}")
 
 
 def read_encoded(root: Path, assignment: str) -> dict:

@@ -1,35 +1,47 @@
 """nbgrader preprocessors that make autograding and feedback safe.
 
-``ResilientExecute`` (autograde, instead of nbgrader's ``Execute``): when a submission
-kills its kernel (``os._exit``, a crash, the memory cap), the cells already run keep
-their results, the cell that died and every later cell get a ``KernelDied`` error, and
-the notebook is graded instead of failing as a whole.
+``SandboxedExecute`` (autograde, instead of nbgrader's ``Execute``): runs the notebook in
+a sandboxed kernel (``autograder.sandbox``) under a per-cell timeout and a wall-clock
+deadline for the whole notebook (course.toml ``[grading]``). A cell that times out is
+interrupted; a kernel that ignores the interrupt, or dies, is killed and restarted, the
+cells that had finished are run again silently to rebuild its state, and grading goes on:
+the cell that hung or died fails, the points earned elsewhere count. Each cell keeps at
+most ``output_cap`` bytes of output (the rest is cut, and the cut is said).
 
-``CompareWithAnswers`` (autograde, right after ``Execute``): in every graded test cell
-whose (restored, trusted) source calls ``probe("<case>", ...)``, it takes the outputs the
-probe emitted, compares them with the sealed answers outside the student's kernel, and
-replaces them with a verdict: a short stdout line when everything matches, or an error
-output (which ``SaveAutoGrades`` scores as zero) naming what was wrong. It also removes
-stderr from graded cells, so a warning never costs points.
+``CompareWithAnswers`` (autograde, right after ``Execute``): checks the answer files
+(``autograder.answers.verify_answers``), then makes each graded test cell's outputs the
+grader's verdict and nothing else. For a cell whose (restored, trusted) source calls
+``probe("<case>", ...)`` it takes the outputs the probe emitted, compares them with the
+sealed answers outside the student's kernel, and leaves one output: a stdout line when
+everything matches, or an error naming what was wrong (scored zero by ``SaveAutoGrades``).
+Whatever else the student's code left in the cell (results, display data, forged
+payloads, "passed" lines, stderr) is discarded.
 
 ``HideHiddenTests`` (feedback): removes hidden-test regions, mark schemes and error
-tracebacks from what students get back; they see which tests passed and their points.
+tracebacks from what students get back, and states the output cap; they see which tests
+passed and their points.
 """
 from __future__ import annotations
 
+import copy
+import json
 import re
 from pathlib import Path
+from queue import Empty
+from time import monotonic
 
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import ensure_async, run_sync
 from nbconvert.preprocessors import Preprocessor
 from nbgrader.preprocessors import Execute
 from nbformat.notebooknode import NotebookNode
-from traitlets import Bool
+from traitlets import Bool, Integer
 
-from autograder.answers import load_answers
+from autograder.answers import AnswersInvalid, load_answers, verify_answers
 from autograder.cases import get_case
 from autograder.compare import Verdict, compare_outputs
 from autograder.payload import MIME, decode_outputs
+from autograder.sandbox import SandboxKernelManager
 
 PROBE_CALL = re.compile(r"""probe\(\s*["']([\w./-]+)["']""")
 
@@ -48,31 +60,38 @@ def _error(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 
+def _crash_reason(errors: list) -> str:
+    """The student's own error, short: its name and message, never a traceback."""
+    first = errors[0]
+    evalue = str(first.get("evalue", ""))
+    evalue = evalue if len(evalue) <= 200 else evalue[:200] + "..."
+    return f"{first.get('ename', 'Error')}: {evalue}"
+
+
 def judge_cell(cell, answers: dict) -> list[Verdict]:
-    """Replace the probe outputs of one test cell by verdicts; return the verdicts."""
+    """Replace every output of one test cell by the grader's verdict; return the verdicts."""
     wanted = probed_cases(cell.source)
-    payloads: dict[str, list] = {}
-    kept = []
+    payloads: dict = {}
+    errors = []
     for out in cell.get("outputs", []):
-        if out.get("output_type") in ("display_data", "execute_result") and MIME in out.get("data", {}):
+        kind = out.get("output_type")
+        if kind in ("display_data", "execute_result") and MIME in out.get("data", {}):
             data = out["data"][MIME]
-            payloads.setdefault(data.get("case") if isinstance(data, dict) else None, []).append(data)
-        elif out.get("output_type") == "stream" and out.get("name") == "stderr":
-            continue  # warnings must not cost points
-        else:
-            kept.append(out)
-    crashed = any(out.get("output_type") == "error" for out in kept)
+            key = data.get("case") if isinstance(data, dict) else None
+            payloads.setdefault(key if isinstance(key, str) else None, []).append(data)
+        elif kind == "error":
+            errors.append(out)
     verdicts = []
     for case_id in wanted:
         found = payloads.get(case_id, [])
-        if crashed and not found:
-            verdicts.append(Verdict(case_id, False, ["did not run (the cell raised an error)"]))
+        if errors and not found:
+            verdicts.append(Verdict(case_id, False, [f"did not run (the cell raised {_crash_reason(errors)})"]))
             continue
         if len(found) != 1:
             verdicts.append(Verdict(case_id, False, [f"expected one result, got {len(found)}"]))
             continue
         if case_id not in answers:
-            verdicts.append(Verdict(case_id, False, ["no stored answer (instructor: run `python -m course answers`)"]))
+            verdicts.append(Verdict(case_id, False, ["no stored answer (instructor: run `./course.sh answers`)"]))
             continue
         try:
             student = decode_outputs(found[0]["outputs"])
@@ -80,39 +99,174 @@ def judge_cell(cell, answers: dict) -> list[Verdict]:
             verdicts.append(Verdict(case_id, False, ["result could not be read"]))
             continue
         verdicts.append(compare_outputs(get_case(case_id), case_id, student, answers[case_id]))
-    if not crashed:
-        failed = [v for v in verdicts if not v.passed]
-        if failed:
-            kept.append(_error("HiddenTestFailed", " | ".join(v.message() for v in failed)))
-        else:
-            names = ", ".join(case_id.split("/", 1)[1] for case_id in wanted)
-            kept.append(NotebookNode(output_type="stream", name="stdout", text=f"Hidden tests passed: {names}\n"))
-    cell.outputs = kept
+    failed = [v for v in verdicts if not v.passed]
+    if errors and not failed:
+        failed_text = f"the cell raised {_crash_reason(errors)}"
+        cell.outputs = [_error("HiddenTestFailed", failed_text)]
+    elif failed:
+        cell.outputs = [_error("HiddenTestFailed", " | ".join(v.message() for v in failed))]
+    else:
+        names = ", ".join(case_id.split("/", 1)[1] for case_id in wanted)
+        cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=f"Hidden tests passed: {names}\n")]
     return verdicts
 
 
-class ResilientExecute(Execute):
-    """nbgrader's Execute, but a dead kernel fails only the cells it did not finish."""
+def judge_plain_test_cell(cell) -> None:
+    """A graded test cell without a probe passes when it raised nothing; only that is kept."""
+    errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    if errors:
+        cell.outputs = [_error("TestFailed", f"the cell raised {_crash_reason(errors)}")]
+    else:
+        cell.outputs = [NotebookNode(output_type="stream", name="stdout", text="Test passed\n")]
 
-    _dead = False
+
+def _output_bytes(out) -> int:
+    return len(json.dumps(out, default=str))
+
+
+class SandboxedExecute(Execute):
+    """nbgrader's Execute in a sandbox, with a deadline, recovery and output caps (module doc)."""
+
+    notebook_deadline = Integer(600, help="wall-clock seconds for the whole notebook").tag(config=True)
+    interrupt_grace = Integer(5, help="seconds an interrupted kernel has to answer").tag(config=True)
+    output_cap = Integer(64 * 1024, help="bytes of output kept per cell").tag(config=True)
+    max_restarts = Integer(3, help="kernel restarts per notebook before the rest fails").tag(config=True)
+    interrupt_on_timeout = Bool(False)  # timeouts are handled here (interrupt, then kill)
+
+    def __init__(self, *args, **kwargs):
+        kwargs["kernel_manager_class"] = SandboxKernelManager
+        super().__init__(*args, **kwargs)
+
+    # -- kernel manager: tell the sandbox which course and assignment it serves
+    def create_kernel_manager(self):
+        km = super().create_kernel_manager()
+        info = (self.resources or {}).get("nbgrader", {})
+        root = Path(km.course_root or _course_root())
+        if info.get("assignment"):
+            km.assignment_dir = str(root / "assignments" / info["assignment"])
+        return km
 
     def preprocess(self, nb, resources=None, km=None):
-        self._dead = False
-        return super().preprocess(nb, resources, km)
+        self._started = monotonic()
+        self._finished = []  # indices of code cells that ran without error (replayed after a restart)
+        self._restarts = 0
+        self._broken = None  # why later cells cannot run
+        self._cell_timeout = self.timeout
+        self._out_bytes = {}
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            self.timeout = self._cell_timeout
+
+    def _remaining(self) -> float:
+        return self.notebook_deadline - (monotonic() - self._started)
 
     def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type != "code":
+        if cell.cell_type != "code" or not cell.source.strip():
             return cell, resources
-        if self._dead:
-            cell.outputs = [_error("KernelDied", "not run: the kernel died in an earlier cell")]
+        if self._broken:
+            cell.outputs = [_error("NotRun", self._broken)]
             return cell, resources
+        remaining = self._remaining()
+        if remaining < 1:
+            self._broken = f"not run: the notebook's grading deadline ({self.notebook_deadline} s) had passed"
+            cell.outputs = [_error("DeadlineExceeded", self._broken)]
+            return cell, resources
+        self.timeout = max(1, int(min(self._cell_timeout or remaining, remaining)))
         try:
-            return super().preprocess_cell(cell, resources, index)
+            cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
-            self._dead = True
             cell.outputs.append(_error("KernelDied", "the kernel died while running this cell "
-                                       "(os._exit, a crash, or memory exhaustion)"))
+                                       "(os._exit, a crash, a signal or memory exhaustion)"))
+            self._recover(index, alive=False)
             return cell, resources
+        except CellTimeoutError:
+            cell.outputs.append(_error("CellTimeoutError", f"the cell did not finish within {self.timeout} s"))
+            self._recover(index, alive=True)
+            return cell, resources
+        if not any(o.get("output_type") == "error" for o in cell.outputs):
+            self._finished.append(index)
+        return cell, resources
+
+    # -- recovery -------------------------------------------------------------------
+    def _recover(self, index: int, alive: bool) -> None:
+        """After a timeout (``alive``) or a dead kernel: interrupt, else restart and replay."""
+        if alive and run_sync(self._async_interrupted)():
+            return
+        if self._restarts >= self.max_restarts:
+            self._broken = f"not run: the kernel had to be restarted more than {self.max_restarts} times"
+            return
+        self._restarts += 1
+        try:
+            run_sync(self._async_restart)()
+        except Exception as exc:  # the sandbox could not start again
+            self._broken = f"not run: the kernel could not be restarted ({type(exc).__name__})"
+            return
+        self._replay()
+
+    async def _async_interrupted(self) -> bool:
+        """Interrupt the kernel; True if it then answers a request within interrupt_grace."""
+        try:
+            # on the client's control channel: the kernel is not the grader's child process
+            self.kc.control_channel.send(self.kc.session.msg("interrupt_request", content={}))
+            msg_id = self.kc.execute("pass", silent=True, store_history=False)
+            until = monotonic() + self.interrupt_grace
+            while monotonic() < until:
+                try:
+                    msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=max(0.1, until - monotonic())))
+                except Empty:
+                    break
+                if msg["parent_header"].get("msg_id") == msg_id:
+                    return True
+        except Exception:
+            pass
+        return False
+
+    async def _async_restart(self) -> None:
+        self.log.warning("grading kernel unresponsive or dead: restarting it")
+        if self.kc is not None:
+            self.kc.stop_channels()
+        await ensure_async(self.km.restart_kernel(now=True))
+        await self.async_start_new_kernel_client()
+
+    def _replay(self) -> None:
+        """Run the cells that had finished again, on copies (their outputs are kept as they were)."""
+        done, self._finished = self._finished, []
+        for index in done:
+            cell = self.nb.cells[index]
+            if is_test_cell(cell):
+                self._finished.append(index)
+                continue
+            remaining = self._remaining()
+            if remaining < 1:
+                self._broken = f"not run: the notebook's grading deadline ({self.notebook_deadline} s) had passed"
+                return
+            self.timeout = max(1, int(min(self._cell_timeout or remaining, remaining)))
+            shadow = copy.deepcopy(cell)
+            try:
+                super().preprocess_cell(shadow, self.resources, index)
+            except (DeadKernelError, CellTimeoutError):
+                self._broken = "not run: the kernel could not be rebuilt after a restart"
+                return
+            self._finished.append(index)
+
+    # -- output cap ------------------------------------------------------------------
+    def output(self, outs, msg, display_id, cell_index):
+        used = self._out_bytes.get(cell_index, 0)
+        content = msg.get("content", {})
+        size = _output_bytes(content)
+        is_payload = MIME in content.get("data", {}) if isinstance(content.get("data"), dict) else False
+        if is_payload and size <= 8 * 1024 * 1024 and sum(
+                1 for o in outs if MIME in o.get("data", {})) < 16:
+            return super().output(outs, msg, display_id, cell_index)  # probe results are never cut
+        if used + size > self.output_cap:
+            if used <= self.output_cap:
+                self._out_bytes[cell_index] = self.output_cap + 1
+                outs.append(NotebookNode(output_type="stream", name="stdout", text=(
+                    f"\n[output cut: grading keeps at most {self.output_cap} bytes of output per cell]\n")))
+            return None
+        self._out_bytes[cell_index] = used + size
+        return super().output(outs, msg, display_id, cell_index)
 
 
 class CompareWithAnswers(Preprocessor):
@@ -127,15 +281,26 @@ class CompareWithAnswers(Preprocessor):
         for cell in nb.cells:
             if not is_test_cell(cell):
                 continue
-            # Grade cells never keep stderr: a warning must not zero a test.
             if not probed_cases(cell.source):
-                cell.outputs = [o for o in cell.get("outputs", [])
-                                if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+                judge_plain_test_cell(cell)
                 continue
             if answers is None:
-                answers = load_answers(root, assignment)
+                answers = trusted_answers(root, assignment)
             judge_cell(cell, answers)
         return nb, resources
+
+
+class GradingStopped(BaseException):
+    """Raised through nbgrader (which catches Exception per student) to stop a whole run."""
+
+
+def trusted_answers(root: Path, assignment: str) -> dict:
+    """The answers of ``assignment`` after checking them; stops grading when they are not sound."""
+    try:
+        verify_answers(root, assignment)
+    except AnswersInvalid as exc:
+        raise GradingStopped(f"grading stopped, no grade was written: {exc}") from None
+    return load_answers(root, assignment)
 
 
 def _course_root() -> Path:
@@ -150,6 +315,7 @@ class HideHiddenTests(Preprocessor):
     """Feedback step: strip hidden tests, mark schemes and tracebacks (see module doc)."""
 
     enabled = Bool(True)
+    output_cap = Integer(64 * 1024, help="bytes of output kept per cell (stated in feedback)").tag(config=True)
 
     def preprocess(self, nb, resources):
         for cell in nb.cells:
@@ -158,7 +324,22 @@ class HideHiddenTests(Preprocessor):
                 cell.source = MARK_SCHEME.sub("", cell.source)
             if is_test_cell(cell):
                 cell.source = HIDDEN.sub("# (hidden tests ran here)\n", cell.source).rstrip("\n")
-                for out in cell.get("outputs", []):
-                    if out.get("output_type") == "error":
-                        out["traceback"] = [f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"]
+            if cell.cell_type != "code":
+                continue
+            kept, used = [], 0
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error":  # name and message only, never a traceback
+                    out["traceback"] = [f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"]
+                size = len(json.dumps(out, default=str))
+                if used + size > self.output_cap:
+                    kept.append(NotebookNode(output_type="stream", name="stdout",
+                                             text=f"[output cut at {self.output_cap} bytes]\n"))
+                    break
+                used += size
+                kept.append(out)
+            cell.outputs = kept
+        note = NotebookNode(cell_type="markdown", metadata={}, source=(
+            "**Grading notes.** Each graded test shows the grader's verdict. Outputs are shown up to "
+            f"{self.output_cap} bytes per cell; errors show their name and message only."))
+        nb.cells.insert(0, note)
         return nb, resources

