@@ -5,6 +5,7 @@
 #                             feedback, grades table, book, public tree, leak check
 #   ./course.sh test          the test suite (what CI runs); `./course.sh test-slow` runs
 #                             the slow tests (full notebook executions, benchmarks)
+#   ./course.sh setup         only create or update .venv (the pinned environment)
 #   ./course.sh <verb> ...    any `python -m course` verb (answers, release, bench, ...)
 #
 # The first run creates .venv and installs the pinned requirements (requirements.txt)
@@ -29,6 +30,7 @@ export PATH="$PWD/$VENV/bin:$PATH" MPLBACKEND=Agg
 cmd=${1:-help}
 shift || true
 case "$cmd" in
+    setup)     echo "[setup] $VENV is ready" ;;
     test)      exec "$VENV/bin/python" -m pytest -m "not slow" "$@" ;;
     test-slow) exec "$VENV/bin/python" -m pytest -m slow "$@" ;;
     *)         exec "$VENV/bin/python" -m course "$cmd" "$@" ;;

@@ -7,6 +7,8 @@ For each assignment (or those named), on this machine:
   NBGRADER_EXECUTION, training included, as a student would run it;
 - graded run: the same notebook executed in grading mode (NBGRADER_EXECUTION set) by
   itself, without nbgrader: the difference to autograde is nbgrader's fixed overhead;
+- sandboxed run: the same graded run inside the grading sandbox (bubblewrap,
+  autograder/sandbox.py); sandbox cost = sandboxed run - graded run;
 - ratio = full / autograde.
 
 ``python -m course bench [assignment ...]`` prints the table and writes build/bench.json.
@@ -37,27 +39,35 @@ def bench(root: Path = ROOT, which: list[str] | None = None) -> list[dict]:
     rows = []
     todo = which or assignments(root)
     make_samples(root, todo)
+    from course.gradebook import prepare
+
+    prepare(root, todo)  # preflight once, outside the timings
     for assignment in todo:
         start = time.perf_counter()
         run_nbgrader(root, ["autograde", assignment, "--force", "--student=reference"],
-                     root / "build" / "logs" / "bench.log")
+                     root / "build" / "logs" / "bench.log", extra_env={"COURSE_SKIP_PREFLIGHT": "1"})
         grade_s = time.perf_counter() - start
-        full_s = fast_s = 0.0
+        full_s = fast_s = boxed_s = 0.0
         for path in notebooks(root, "solutions", assignment):
             fast_s += execute_notebook(path, root, fast=True, timeout=600)[1]
+            boxed_s += execute_notebook(path, root, fast=True, timeout=600, sandbox=True)[1]
             full_s += execute_notebook(path, root, fast=False, timeout=3600)[1]
         rows.append({"assignment": assignment, "autograde_s": round(grade_s, 1), "graded_run_s": round(fast_s, 1),
+                     "sandboxed_run_s": round(boxed_s, 1), "sandbox_cost_s": round(boxed_s - fast_s, 1),
                      "full_execution_s": round(full_s, 1), "ratio": round(full_s / grade_s, 1)})
-        log("bench", f"{assignment}: autograde {grade_s:.1f} s, full execution {full_s:.1f} s, ratio {full_s / grade_s:.1f}")
+        log("bench", f"{assignment}: autograde {grade_s:.1f} s (sandbox cost {boxed_s - fast_s:+.1f} s), "
+                     f"full execution {full_s:.1f} s, ratio {full_s / grade_s:.1f}")
     total_g = sum(r["autograde_s"] for r in rows)
     total_x = sum(r["graded_run_s"] for r in rows)
     total_f = sum(r["full_execution_s"] for r in rows)
-    print(f"\n{'assignment':24s} {'autograde (s)':>14s} {'graded run (s)':>15s} {'full run (s)':>13s} {'ratio':>7s}")
+    total_b = sum(r["sandboxed_run_s"] for r in rows)
+    print(f"\n{'assignment':24s} {'autograde (s)':>14s} {'graded run (s)':>15s} {'sandboxed (s)':>14s} "
+          f"{'full run (s)':>13s} {'ratio':>7s}")
     for r in rows:
-        print(f"{r['assignment']:24s} {r['autograde_s']:14.1f} {r['graded_run_s']:15.1f} "
+        print(f"{r['assignment']:24s} {r['autograde_s']:14.1f} {r['graded_run_s']:15.1f} {r['sandboxed_run_s']:14.1f} "
               f"{r['full_execution_s']:13.1f} {r['ratio']:7.1f}")
     if rows:
-        print(f"{'all':24s} {total_g:14.1f} {total_x:15.1f} {total_f:13.1f} {total_f / total_g:7.1f}")
+        print(f"{'all':24s} {total_g:14.1f} {total_x:15.1f} {total_b:14.1f} {total_f:13.1f} {total_f / total_g:7.1f}")
     out = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
            "rows": rows}
     (root / "build").mkdir(exist_ok=True)
@@ -97,7 +107,8 @@ def parallel(root: Path = ROOT, assignment: str = "captioning", copies: int = 8,
         def grade(i):
             args = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--force", f"--student={students[i]}",
                     f"--CourseDirectory.db_url=sqlite:///{dbs[i % w]}"]
-            return subprocess.run(args, cwd=root, env=kernel_env(root, grading=True), capture_output=True).returncode
+            env = dict(kernel_env(root, grading=True), COURSE_SKIP_PREFLIGHT="1")
+            return subprocess.run(args, cwd=root, env=env, capture_output=True).returncode
 
         start = time.perf_counter()
         with ThreadPoolExecutor(max_workers=w) as pool:

@@ -27,10 +27,12 @@ def notebooks(root: Path, step: str, assignment: str) -> list[Path]:
 
 
 def kernel_env(root: Path = ROOT, grading: bool = False) -> dict:
-    """Environment for nbgrader and for kernels it starts.
+    """Environment for nbgrader and for the unsandboxed kernels of trusted notebooks.
 
-    PYTHONPATH puts ``autograder`` within reach of the hidden-test cells; IPYTHONDIR
-    loads the memory cap of grading kernels; MPLBACKEND keeps plots off screen.
+    PYTHONPATH puts ``autograder`` within reach of the hidden-test cells of the source
+    notebooks (``course answers``, ``course execute``); IPYTHONDIR loads their memory cap;
+    MPLBACKEND keeps plots off screen. Grading kernels get none of this: they run in the
+    sandbox with an environment of their own (autograder/sandbox.py).
     """
     env = dict(os.environ)
     root = Path(root)

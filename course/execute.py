@@ -34,15 +34,23 @@ def environment(env: dict):
 
 
 def execute_notebook(path: Path, root: Path = ROOT, fast: bool = True, timeout: int = 1800,
-                     allow_errors: bool = False):
-    """Execute ``path`` with cwd = its folder; returns (executed notebook, seconds)."""
+                     allow_errors: bool = False, sandbox: bool = False):
+    """Execute ``path`` with cwd = its folder; returns (executed notebook, seconds).
+
+    ``sandbox``: in the grading sandbox (autograder/sandbox.py), as autograding runs it.
+    """
     nb = nbformat.read(str(path), as_version=4)
     env = kernel_env(root, grading=False)
     env.pop("NBGRADER_EXECUTION", None)
     if fast:  # exactly the environment of a grading kernel
         env = kernel_env(root, grading=True)
+    extra = {}
+    if sandbox:
+        from autograder.sandbox import SandboxKernelManager
+
+        extra["kernel_manager_class"] = SandboxKernelManager
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
-                            resources={"metadata": {"path": str(Path(path).parent)}})
+                            resources={"metadata": {"path": str(Path(path).parent)}}, **extra)
     start = time.perf_counter()
     with environment(env):
         client.execute()
