@@ -49,7 +49,10 @@ c.CourseDirectory.solution_directory = "solutions"
 c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
-c.CourseDirectory.db_url = "sqlite:///" + os.path.join(c.CourseDirectory.root, "gradebook.db")
+# The gradebook: $COURSE_GRADEBOOK_URL, else course.toml's [grading] gradebook_url, else
+# SQLite in gradebook.db (PostgreSQL: postgresql://user@host/dbname).
+c.CourseDirectory.db_url = (os.environ.get("COURSE_GRADEBOOK_URL") or _COURSE["grading"].get("gradebook_url")
+                            or "sqlite:///" + os.path.join(c.CourseDirectory.root, "gradebook.db"))
 # Only notebooks are assignment files; data are fetched by the helper package.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
 
@@ -72,6 +75,7 @@ c.SandboxedExecute.timeout = int(_GRADING["cell_timeout"])
 c.SandboxedExecute.notebook_deadline = int(_GRADING["notebook_deadline"])
 c.SandboxedExecute.output_cap = int(_GRADING["output_cap_bytes"])
 c.SandboxedExecute.startup_timeout = 120
+c.SandboxedExecute.shutdown_kernel = "immediate"  # the sandbox goes with its kernel; no grace wait
 c.SandboxKernelManager.course_root = c.CourseDirectory.root
 c.Autograde.autograde_preprocessors = [
     SandboxedExecute,

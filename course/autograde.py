@@ -1,35 +1,35 @@
-"""Stage `autograde`: submitted/ -> autograded/ with nbgrader, every notebook sandboxed.
+"""Stage `autograde`: submitted/ -> autograded/, every notebook sandboxed, a class at a time.
 
-``python -m course autograde [assignment ...] [--student S ...]``:
+``python -m course autograde [assignment ...] [--student S ...] [--workers N]
+[--scheduler ADDRESS | --engine dask] [--force]``:
 
 1. preflight (course/gradebook.py): the release, the answers (checked against their
    manifest), the sandbox and the offline data are there, and the gradebook knows each
    assignment (synced from source/ on a fresh clone). A missing piece stops here with the
    command that fixes it; no grade is written.
-2. ``nbgrader autograde`` per assignment. Everything that protects grading runs inside
-   it (nbgrader_config.py): intake and quarantine (autograder/intake.py), one bubblewrap
-   sandbox per notebook with a cell timeout and a notebook deadline
-   (autograder/sandbox.py), verdicts compared with the answers outside the kernel
-   (autograder/nbgrader_plugins.py). The submissions in submitted/ are never modified,
-   except that links and special files are moved to build/quarantine/.
+2. each student's assignment is one task (course/task.py): plain ``nbgrader autograde``
+   in a private course view, with everything that protects grading inside it
+   (nbgrader_config.py: intake and quarantine, one bubblewrap sandbox per notebook,
+   verdicts against the answers). Tasks run on N workers, on this machine or on a Dask
+   cluster (course/engine.py); this process alone merges their results into the
+   gradebook, one transaction per student. The submissions are never modified.
 3. the answers are checked again after grading, what intake did is gathered into
    build/intake_report.json, and students whose grading failed are listed.
 
-A watchdog kills nbgrader if a whole assignment takes longer than every notebook's
-deadline together (it never should: each notebook has its own deadline).
+A re-run skips students whose submission, answers and configuration are unchanged
+(``--force`` regrades them); Ctrl-C leaves no half-written grades.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 from course import ROOT
-from course.config import assignments, log, notebooks, run_nbgrader, settings
-from course.gradebook import GradingNotReady, prepare
+from course.config import assignments, log, notebooks, settings
+from course.engine import default_workers, grade_class
+from course.gradebook import GradingNotReady, db_url, prepare
 
 
 def students(root: Path, assignment: str) -> list[str]:
@@ -39,52 +39,42 @@ def students(root: Path, assignment: str) -> list[str]:
     return sorted(p.name for p in sub.iterdir() if (p / assignment).is_dir() and not p.is_symlink())
 
 
-def intake_notes(root: Path, assignment: str, student: str) -> list[str]:
-    folder = Path(root) / "build" / "intake" / student / assignment
-    notes = []
-    for path in sorted(folder.glob("*.json")):
-        notes.extend(json.loads(path.read_text()))
-    return notes
-
-
-def autograde(root: Path = ROOT, which: list[str] | None = None, only: list[str] | None = None) -> dict:
+def autograde(root: Path = ROOT, which: list[str] | None = None, only: list[str] | None = None, *,
+              workers: int | None = None, engine: str = "local", scheduler: str | None = None,
+              force: bool = False) -> dict:
     """Grade every submission (or those of ``only``); return {assignment: {student: notes}}."""
+    from autograder.answers import verify_answers
+
     root = Path(root)
     todo = which or assignments(root)
     prepare(root, todo, log=print)
+    workers = workers or default_workers()
+    url = db_url(root)
+    deadline = int(settings(root)["grading"]["notebook_deadline"])
     report = {}
-    logfile = root / "build" / "logs" / "autograde.log"
-    grading = settings(root)["grading"]
     for assignment in todo:
-        report[assignment] = {}
         everyone = students(root, assignment)
         who = [s for s in (only or everyone) if s in everyone]
-        for student in who:
-            shutil.rmtree(root / "autograded" / student / assignment, ignore_errors=True)
-            shutil.rmtree(root / "build" / "intake" / student / assignment, ignore_errors=True)
         if not who:
+            report[assignment] = {}
             continue
-        args = ["autograde", assignment, "--force"]
-        if only:
-            args.append("--CourseDirectory.student_id_exclude=" + ",".join(sorted(set(everyone) - set(who))))
-        per_student = int(grading["notebook_deadline"]) * max(1, len(notebooks(root, "assignments", assignment))) + 120
-        try:
-            run_nbgrader(root, args, logfile, check=False, timeout=per_student * len(who) + 300,
-                         extra_env={"COURSE_SKIP_PREFLIGHT": "1"})
-        except subprocess.TimeoutExpired:
-            log("autograde", f"{assignment}: nbgrader exceeded its watchdog and was stopped (see {logfile})")
-        from autograder.answers import verify_answers
-
+        timeout = deadline * max(1, len(notebooks(root, "assignments", assignment))) + 180
+        where = f"Dask at {scheduler}" if scheduler else f"{workers} {'Dask ' if engine == 'dask' else ''}worker(s)"
+        log("autograde", f"{assignment}: {len(who)} student(s) on {where}")
+        rows = grade_class(root, assignment, who, workers=workers, engine=engine, scheduler=scheduler,
+                           force=force, db_url=url, timeout=timeout)
         verify_answers(root, assignment)  # grading must not have changed them
+        report[assignment] = {}
         for student in who:
-            report[assignment][student] = intake_notes(root, assignment, student)
-            for note in report[assignment][student]:
+            row = rows.get(student, {"ok": False, "notes": ["not graded"]})
+            report[assignment][student] = row["notes"]
+            for note in row["notes"]:
                 log("autograde", f"{student}/{assignment}: intake: {note}")
-            if (root / "autograded" / student / assignment).is_dir():
-                log("autograde", f"{student}/{assignment}: graded")
-            else:
-                report[assignment][student].append(f"grading failed (see {logfile.relative_to(root)})")
+            if not row["ok"]:
                 log("autograde", f"{student}/{assignment}: GRADING FAILED (the rest of the class is still graded)")
+        failed = [s for s in who if not rows.get(s, {}).get("ok")]
+        log("autograde", f"{assignment}: {len(who) - len(failed)} graded, {len(failed)} failed"
+                         + (f": {', '.join(failed)}" if failed else ""))
     out = root / "build" / "intake_report.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     old = json.loads(out.read_text()) if out.exists() else {}
@@ -98,12 +88,22 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m course autograde")
     parser.add_argument("assignment", nargs="*")
     parser.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help=f"students graded at once (default: the number of cores, {default_workers()})")
+    parser.add_argument("--engine", choices=["local", "dask"], default="local",
+                        help="local threads, or a local Dask cluster of --workers processes")
+    parser.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:8786)")
+    parser.add_argument("--force", action="store_true", help="regrade students whose submission is unchanged")
     args = parser.parse_args(argv)
     try:
-        autograde(ROOT, args.assignment or None, args.student)
+        autograde(ROOT, args.assignment or None, args.student, workers=args.workers, engine=args.engine,
+                  scheduler=args.scheduler, force=args.force)
     except GradingNotReady as exc:
         log("autograde", f"grading cannot start: {exc}")
         return 2
+    except KeyboardInterrupt:
+        log("autograde", "interrupted: every grade written so far is complete; run again to go on")
+        return 130
     return 0
 
 

@@ -12,10 +12,10 @@ For each assignment (or those named), on this machine:
 - ratio = full / autograde.
 
 ``python -m course bench [assignment ...]`` prints the table and writes build/bench.json.
-``python -m course bench --parallel [--copies K] [--workers 1 2 4]`` measures class
-grading throughput instead: K copies of the reference captioning submission graded by W
-worker processes at once (each with its own copy of the gradebook, so sqlite never locks),
-for each W; it writes build/bench_parallel.json.
+``python -m course bench --parallel [--copies K] [--workers 1 2] [--engine local|dask]``
+measures class grading throughput instead: K copies of the reference captioning
+submission graded by the real autograde stage (course/engine.py) with W workers, for
+each W; it writes build/bench_parallel.json.
 The figures in docs/MEASUREMENTS.md come from this command.
 """
 from __future__ import annotations
@@ -76,51 +76,46 @@ def bench(root: Path = ROOT, which: list[str] | None = None) -> list[dict]:
 
 
 def parallel(root: Path = ROOT, assignment: str = "captioning", copies: int = 8,
-             workers: tuple = (1, 2, 4)) -> list[dict]:
-    """Submissions graded per minute against the number of simultaneous graders."""
-    import shutil
-    import subprocess
-    from concurrent.futures import ThreadPoolExecutor
+             workers: tuple = (1, 2), engine: str = "local") -> list[dict]:
+    """Class throughput of the real autograde stage against the number of workers.
 
-    from course.config import kernel_env, prepare_offline_data
+    K copies of the reference submission are graded by ``course.autograde`` (tasks,
+    sandbox, merge into the gradebook: what a class costs), once per worker count.
+    """
+    import shutil
+
+    from course.autograde import autograde
     from course.samples import make_samples
 
     root = Path(root)
-    prepare_offline_data()
     make_samples(root, [assignment])
     reference = root / "submitted" / "reference" / assignment
-    work = root / "build" / "bench_parallel"
+    students = [f"bench{i:03d}" for i in range(copies)]
+    for student in students:
+        shutil.copytree(reference, root / "submitted" / student / assignment, dirs_exist_ok=True)
     rows = []
-    for w in workers:
-        if work.exists():
-            shutil.rmtree(work)
-        students = [f"bench{i:03d}" for i in range(copies)]
-        for student in students:
-            shutil.copytree(reference, root / "submitted" / student / assignment, dirs_exist_ok=True)
-        dbs = []
-        for k in range(w):
-            db = work / f"gradebook-{k}.db"
-            db.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(root / "gradebook.db", db)
-            dbs.append(db)
-
-        def grade(i):
-            args = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--force", f"--student={students[i]}",
-                    f"--CourseDirectory.db_url=sqlite:///{dbs[i % w]}"]
-            env = dict(kernel_env(root, grading=True), COURSE_SKIP_PREFLIGHT="1")
-            return subprocess.run(args, cwd=root, env=env, capture_output=True).returncode
-
-        start = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=w) as pool:
-            codes = list(pool.map(grade, range(copies)))
-        seconds = time.perf_counter() - start
+    try:
+        autograde(root, [assignment], only=students[:1], workers=1, force=True)  # warm-up: data, caches
+        for w in workers:
+            start = time.perf_counter()
+            report = autograde(root, [assignment], only=students, workers=w, engine=engine, force=True)
+            seconds = time.perf_counter() - start
+            failures = sum(1 for notes in report[assignment].values() if any("grading failed" in n for n in notes))
+            rows.append({"workers": w, "engine": engine, "submissions": copies, "seconds": round(seconds, 1),
+                         "per_minute": round(60 * copies / seconds, 2),
+                         "seconds_per_submission": round(seconds / copies, 2), "failures": failures})
+            log("bench", f"{w} worker(s): {copies} submissions in {seconds:.1f} s = {60 * copies / seconds:.2f}/min")
+    finally:
         for student in students:
             shutil.rmtree(root / "submitted" / student, ignore_errors=True)
             shutil.rmtree(root / "autograded" / student, ignore_errors=True)
-        rows.append({"workers": w, "submissions": copies, "seconds": round(seconds, 1),
-                     "per_minute": round(60 * copies / seconds, 1), "failures": sum(c != 0 for c in codes)})
-        log("bench", f"{w} worker(s): {copies} submissions in {seconds:.1f} s = {60 * copies / seconds:.1f}/min")
-    (root / "build" / "bench_parallel.json").write_text(json.dumps(rows, indent=2) + "\n")
+    if len(rows) > 1:
+        log("bench", f"speed-up {rows[-1]['workers']} vs {rows[0]['workers']} worker(s): "
+                     f"{rows[-1]['per_minute'] / rows[0]['per_minute']:.2f}x")
+    out = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "assignment": assignment,
+           "rows": rows}
+    (root / "build").mkdir(exist_ok=True)
+    (root / "build" / "bench_parallel.json").write_text(json.dumps(out, indent=2) + "\n")
     return rows
 
 
@@ -131,10 +126,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("assignment", nargs="*")
     parser.add_argument("--parallel", action="store_true", help="grading throughput against the number of workers")
     parser.add_argument("--copies", type=int, default=8)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--engine", choices=["local", "dask"], default="local")
     args = parser.parse_args(argv)
     if args.parallel:
-        parallel(ROOT, (args.assignment or ["captioning"])[0], args.copies, tuple(args.workers))
+        parallel(ROOT, (args.assignment or ["captioning"])[0], args.copies, tuple(args.workers), args.engine)
     else:
         bench(ROOT, args.assignment or None)
     return 0

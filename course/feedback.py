@@ -18,7 +18,9 @@ def grades(root: Path = ROOT) -> list[dict]:
     from nbgrader.api import Gradebook
 
     rows = []
-    with Gradebook(f"sqlite:///{Path(root) / 'gradebook.db'}") as gb:
+    from course.gradebook import db_url
+
+    with Gradebook(db_url(root)) as gb:
         for assignment in assignments(root):
             try:
                 subs = gb.assignment_submissions(assignment)

@@ -30,27 +30,36 @@ class GradingNotReady(RuntimeError):
 
 
 def db_url(root: Path) -> str:
-    return "sqlite:///" + str(Path(root) / "gradebook.db")
+    """The gradebook's URL, resolved as nbgrader_config.py does."""
+    import os
+
+    from course.config import settings
+
+    return (os.environ.get("COURSE_GRADEBOOK_URL") or settings(root)["grading"].get("gradebook_url")
+            or "sqlite:///" + str(Path(root) / "gradebook.db"))
 
 
-def known_assignments(root: Path) -> set[str]:
+def known_assignments(root: Path, url: str | None = None) -> set[str]:
     """Assignment ids the gradebook holds with at least one notebook."""
-    if not (Path(root) / "gradebook.db").exists():
+    url = url or db_url(root)
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
         return set()
     from nbgrader.api import Gradebook
 
-    with Gradebook(db_url(root)) as gb:
+    with Gradebook(url) as gb:
         return {a.name for a in gb.assignments if a.notebooks}
 
 
-def sync_gradebook(root: Path, assignment: str) -> None:
-    """Create or update the gradebook entries of ``assignment`` from source/."""
+def sync_gradebook(root: Path, assignment: str, url: str | None = None) -> None:
+    """Create or update the gradebook entries of ``assignment`` from source/ (in ``url``)."""
     root = Path(root)
+    env = _env()
+    env["COURSE_GRADEBOOK_URL"] = url or db_url(root)
     with tempfile.TemporaryDirectory(prefix="dlcourse-gradebook-") as scratch:
         cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
                f"--CourseDirectory.release_directory={scratch}"]
         proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True,
-                              env=_env(), stdin=subprocess.DEVNULL)
+                              env=env, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         raise GradingNotReady(f"could not sync the gradebook for {assignment}: "
                               f"{(proc.stdout + proc.stderr)[-1500:]}")

@@ -175,7 +175,7 @@ def test_intake_reports_broken_and_repaired_notebooks(demo):
 def test_grading_twice_gives_the_same_grades(demo):
     """Does autograding the same submissions again give identical grades?"""
     root, _, first, _, _ = demo
-    autograde(root, ["demo"], only=["reference", "partial", "cheat_numpy"])
+    autograde(root, ["demo"], only=["reference", "partial", "cheat_numpy"], force=True)
     again = {r["student"]: r["auto_score"] for r in grades(root)}
     for student in ("reference", "partial", "cheat_numpy"):
         assert again[student] == first[student]

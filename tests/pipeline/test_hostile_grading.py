@@ -363,7 +363,10 @@ def test_feedback_is_capped_and_keeps_secrets(hostile):
             assert "BEGIN HIDDEN TESTS" not in text and "RandomState(501)" not in text, page
     assert not list((root / "feedback" / "a_symlinks").rglob("key.txt"))
     assert not list((root / "autograded" / "a_symlinks").rglob("key.txt"))
-    assert (root / "build" / "quarantine" / "a_symlinks" / "demo" / "key.txt").is_symlink()
+    notes = json.loads((root / "build" / "intake_report.json").read_text())["demo"]["a_symlinks"]
+    assert any(n.startswith("key.txt: a link") for n in notes), notes
+    assert any(n.startswith("demo.ipynb: a link") for n in notes), notes
+    assert (root / "submitted" / "a_symlinks" / "demo" / "key.txt").is_symlink()  # left as submitted
 
 
 def test_forged_verdicts_are_replaced_by_the_graders(hostile):

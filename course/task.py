@@ -1,0 +1,206 @@
+"""One grading task: one student's submission of one assignment, graded in isolation.
+
+``grade_task(task)`` is what a worker runs, on this machine or on a Dask worker elsewhere.
+The task carries the submission's files as bytes and returns the grades, comments and
+autograded files as data, so a worker needs only a checkout of the private course
+repository (``task["root"]``) and never the shared gradebook or other students' files.
+
+Inside, it makes a private course view in a scratch folder: the course's configuration,
+``autograder/``, ``source/`` and ``assignments/`` (links), a copy of a template gradebook
+that knows the assignment, and the one submission. There it runs plain ``nbgrader
+autograde <assignment> --student <student>`` with the course's nbgrader_config.py, so
+the unit is exactly what every other entry point grades with: intake, one bubblewrap
+sandbox per notebook, verdicts against the checked answers (autograder/).
+
+``merge_result(root, result)`` (the coordinator, one writer) writes a result into the
+real gradebook in one transaction and puts the autograded files in place with a rename.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+VIEW_LINKS = ("autograder", "source", "assignments", "course")
+VIEW_FILES = ("nbgrader_config.py", "course.toml")
+
+
+def _read_tree(folder: Path) -> dict:
+    """{relative path: base64 bytes} of the regular files under ``folder`` (links skipped)."""
+    out = {}
+    for path in sorted(Path(folder).rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            out[str(path.relative_to(folder))] = base64.b64encode(path.read_bytes()).decode("ascii")
+    return out
+
+
+def _write_tree(folder: Path, files: dict) -> None:
+    for rel, data in files.items():
+        target = Path(folder) / rel
+        if ".." in Path(rel).parts or Path(rel).is_absolute():
+            continue  # never write outside the folder
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(base64.b64decode(data))
+
+
+def submission_files(root: Path, assignment: str, student: str) -> dict:
+    """The submission as the task carries it. Links and special files are kept out here
+    (intake would quarantine them); they are listed so the intake report says so."""
+    folder = Path(root) / "submitted" / student / assignment
+    files, skipped = {}, []
+    for path in sorted(folder.rglob("*")):
+        rel = str(path.relative_to(folder))
+        if path.is_symlink() or (path.exists() and not (path.is_file() or path.is_dir())):
+            skipped.append(rel)
+        elif path.is_file():
+            if path.stat().st_size > 32 * 1024 * 1024:
+                skipped.append(rel)
+                continue
+            files[rel] = base64.b64encode(path.read_bytes()).decode("ascii")
+    return {"files": files, "skipped": skipped}
+
+
+def task_key(root: Path, assignment: str, student: str, submission: dict) -> str:
+    """What a grade depends on: the submission, the answers and manifest, the release, the config."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps(submission, sort_keys=True).encode())
+    root = Path(root)
+    for path in [root / "autograder" / "answers" / "MANIFEST.sha256", root / "nbgrader_config.py",
+                 root / "course.toml", *sorted((root / "assignments" / assignment).glob("*.ipynb"))]:
+        if path.exists():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def make_task(root: Path, assignment: str, student: str, template_db: Path) -> dict:
+    submission = submission_files(root, assignment, student)
+    return {"root": str(root), "assignment": assignment, "student": student, "submission": submission,
+            "template_db": str(template_db), "key": task_key(root, assignment, student, submission)}
+
+
+def _gradebook_rows(db: Path, assignment: str, student: str) -> dict:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(f"sqlite:///{db}") as gb:
+        try:
+            sub = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return {}
+        out = {"timestamp": sub.timestamp.isoformat() if sub.timestamp else None, "notebooks": {}}
+        for nb in sub.notebooks:
+            out["notebooks"][nb.name] = {
+                "late_submission_penalty": nb.late_submission_penalty,
+                "grades": {g.name: g.auto_score for g in nb.grades},
+                "comments": {c.name: c.auto_comment for c in nb.comments},
+            }
+        return out
+
+
+RUNNING: set = set()  # nbgrader processes of the tasks running in this process
+
+
+def _kill(proc) -> None:
+    """Kill an nbgrader process group (its sandboxed kernels die with their parent)."""
+    try:
+        os.killpg(proc.pid, 9)
+    except OSError:
+        pass
+
+
+def cancel_running() -> None:
+    """Stop every task running in this process (Ctrl-C): nothing of theirs is merged."""
+    for proc in list(RUNNING):
+        _kill(proc)
+
+
+def grade_task(task: dict, timeout: float | None = None) -> dict:
+    """Grade one task (see module doc); returns a result for ``merge_result``."""
+    root = Path(task["root"])
+    assignment, student = task["assignment"], task["student"]
+    start = time.perf_counter()
+    result = {"assignment": assignment, "student": student, "key": task["key"], "ok": False,
+              "notes": [f"{rel}: a link, special or oversized file; not graded" for rel in task["submission"]["skipped"]]}
+    with tempfile.TemporaryDirectory(prefix=f"dlcourse-task-{student}-") as scratch:
+        view = Path(scratch)
+        for name in VIEW_LINKS:
+            if (root / name).exists():
+                os.symlink(root / name, view / name)
+        for name in VIEW_FILES:
+            shutil.copy2(root / name, view / name)
+        shutil.copy2(task["template_db"], view / "gradebook.db")
+        folder = view / "submitted" / student / assignment
+        folder.mkdir(parents=True)
+        _write_tree(folder, task["submission"]["files"])
+        for release_nb in sorted((root / "assignments" / assignment).glob("*.ipynb")):
+            if release_nb.name not in task["submission"]["files"]:  # nbgrader lists only present notebooks
+                shutil.copyfile(release_nb, folder / release_nb.name)
+                result["notes"].append(f"{release_nb.name}: missing; graded as the untouched release")
+        env = dict(os.environ, COURSE_SKIP_PREFLIGHT="1", COURSE_GRADEBOOK_URL=f"sqlite:///{view / 'gradebook.db'}",
+                   PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+        cmd = [sys.executable, "-m", "nbgrader", "autograde", assignment, f"--student={student}", "--force"]
+        proc = subprocess.Popen(cmd, cwd=view, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, stdin=subprocess.DEVNULL, start_new_session=True)
+        RUNNING.add(proc)
+        try:
+            log, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            log = f"nbgrader exceeded the task's {timeout} s watchdog\n" + (proc.communicate()[0] or "")
+        finally:
+            RUNNING.discard(proc)
+        result["log"] = log[-20000:]
+        graded = view / "autograded" / student / assignment
+        if graded.is_dir():
+            result["ok"] = True
+            result["autograded"] = _read_tree(graded)
+            result["gradebook"] = _gradebook_rows(view / "gradebook.db", assignment, student)
+        for path in sorted((view / "build" / "intake" / student / assignment).glob("*.json")):
+            result["notes"] += json.loads(path.read_text())
+    result["seconds"] = round(time.perf_counter() - start, 2)
+    return result
+
+
+def merge_result(root: Path, db_url: str, result: dict) -> None:
+    """Write one task's result into the real gradebook (one transaction) and autograded/."""
+    from nbgrader.api import Gradebook
+
+    root = Path(root)
+    assignment, student = result["assignment"], result["student"]
+    final = root / "autograded" / student / assignment
+    if not result["ok"]:
+        shutil.rmtree(final, ignore_errors=True)
+        return
+    staging = root / "autograded" / student / f".{assignment}.incoming"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    _write_tree(staging, result["autograded"])
+    rows = result["gradebook"]
+    from datetime import datetime
+
+    with Gradebook(db_url) as gb:
+        gb.update_or_create_student(student)
+        stamp = datetime.fromisoformat(rows["timestamp"]) if rows.get("timestamp") else None
+        sub = gb.update_or_create_submission(assignment, student, **({"timestamp": stamp} if stamp else {}))
+        for nb in sub.notebooks:
+            got = rows["notebooks"].get(nb.name)
+            if got is None:
+                continue
+            nb.late_submission_penalty = got["late_submission_penalty"]
+            for grade in nb.grades:
+                if grade.name in got["grades"]:
+                    grade.auto_score = got["grades"][grade.name]
+                    grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
+            for comment in nb.comments:
+                if comment.name in got["comments"]:
+                    comment.auto_comment = got["comments"][comment.name]
+        gb.db.commit()
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(staging, final)

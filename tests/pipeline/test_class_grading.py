@@ -1,0 +1,207 @@
+"""Class-scale grading: parallel workers, Dask, resume, interrupt, PostgreSQL.
+
+A demo course (tests/pipeline/demo_course.py) with a small class (the four samples and
+four broken or partial submissions) is graded serially first; every other way of grading
+it must give identical grades and identical feedback.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course.answers import make_answers
+from course.autograde import autograde
+from course.feedback import feedback, grades
+from course.release import release
+from course.samples import make_samples
+
+from .demo_course import make_demo_course
+from .test_demo_grading import scenarios
+
+CLASS = ("deleted_cells", "duplicated", "sys_exit", "invalid_json")
+
+
+def _snapshot(root: Path) -> tuple[dict, dict]:
+    """(grades, feedback pages) of the course at ``root``."""
+    feedback(root, ["demo"])
+    rows = {r["student"]: (r["auto_score"], r["manual_pending"]) for r in grades(root)}
+    pages = {str(p.relative_to(root / "feedback")): p.read_text()
+             for p in sorted((root / "feedback").rglob("*.html"))}
+    return rows, pages
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    root = make_demo_course(tmp_path_factory.mktemp("class-course"), cell_timeout=8, memory_mib=1024)
+    make_answers(root, "demo")
+    release(root)
+    make_samples(root)
+    reference = nbformat.read(str(root / "submitted" / "reference" / "demo" / "demo.ipynb"), as_version=4)
+    release_nb = nbformat.read(str(root / "assignments" / "demo" / "demo.ipynb"), as_version=4)
+    for student, (nb, _) in scenarios(reference, release_nb).items():
+        if student not in CLASS:
+            continue
+        folder = root / "submitted" / student / "demo"
+        folder.mkdir(parents=True)
+        if isinstance(nb, str):
+            (folder / "demo.ipynb").write_text(nb)
+        else:
+            nbformat.write(nb, str(folder / "demo.ipynb"))
+    start = time.perf_counter()
+    autograde(root, ["demo"], workers=1)
+    serial_seconds = time.perf_counter() - start
+    serial = _snapshot(root)
+    return root, serial, serial_seconds
+
+
+def test_serial_grades_are_the_expected_ones(course):
+    """Does the serial run give the known points (the baseline of every comparison here)?"""
+    _, (rows, _), _ = course
+    expected = {"reference": 6, "untouched": 0, "partial": 5, "stripped": 6, "deleted_cells": 6,
+                "duplicated": 6, "sys_exit": 4, "invalid_json": 0}
+    assert {s: rows[s][0] for s in expected} == expected
+
+
+def test_two_workers_grade_identically(course):
+    """Do 2 local workers give the same grades and feedback as 1?"""
+    root, serial, _ = course
+    autograde(root, ["demo"], workers=2, force=True)
+    assert _snapshot(root) == serial
+
+
+def test_dask_local_cluster_grades_identically(course):
+    """Does a local Dask cluster of 2 worker processes give the same grades and feedback?"""
+    root, serial, _ = course
+    autograde(root, ["demo"], workers=2, engine="dask", force=True)
+    assert _snapshot(root) == serial
+
+
+def test_rerun_skips_unchanged_students(course):
+    """Does a re-run without --force skip everyone, and regrade only a changed submission?"""
+    root, serial, serial_seconds = course
+    start = time.perf_counter()
+    report = autograde(root, ["demo"], workers=1)
+    assert time.perf_counter() - start < serial_seconds / 2
+    assert set(report["demo"]) == set(serial[0])
+    path = root / "submitted" / "untouched" / "demo" / "demo.ipynb"
+    original = path.read_bytes()
+    reference = (root / "submitted" / "reference" / "demo" / "demo.ipynb").read_bytes()
+    try:
+        path.write_bytes(reference)
+        from course.engine import state_file
+
+        before = {s: state_file(root, "demo", s).stat().st_mtime for s in serial[0]}
+        autograde(root, ["demo"], workers=1)
+        after = {s: state_file(root, "demo", s).stat().st_mtime for s in serial[0]}
+        assert [s for s in before if before[s] != after[s]] == ["untouched"]
+        assert {r["student"]: r["auto_score"] for r in grades(root)}["untouched"] == 6
+    finally:
+        path.write_bytes(original)
+        autograde(root, ["demo"], workers=1)
+    assert _snapshot(root) == serial
+
+
+def test_interrupt_leaves_no_half_written_grades(course, monkeypatch):
+    """After Ctrl-C during a class, is every merged grade complete, and does a re-run finish it?"""
+    root, serial, _ = course
+    import course.engine as engine
+
+    real = engine.merge_result
+    merged = []
+
+    def merge_then_interrupt(root_, url, result):
+        if len(merged) == 2:
+            raise KeyboardInterrupt
+        real(root_, url, result)
+        merged.append(result["student"])
+
+    monkeypatch.setattr(engine, "merge_result", merge_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        autograde(root, ["demo"], workers=1, force=True)
+    monkeypatch.setattr(engine, "merge_result", real)
+    assert len(merged) == 2
+    assert not list((root / "autograded").glob("*/.demo.incoming"))
+    rows = {r["student"]: r["auto_score"] for r in grades(root)}
+    for student in merged:
+        assert rows[student] == serial[0][student][0]
+    autograde(root, ["demo"], workers=2)
+    assert _snapshot(root) == serial
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    for folder in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (folder / name).exists():
+            return str(folder / name)
+    return None
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory):
+    """A real PostgreSQL server for this module (Debian's postgresql, installed by .ci/run)."""
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not (initdb and pg_ctl):
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed: .ci/run installs Debian's postgresql package")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    base = tmp_path_factory.mktemp("postgres")
+    data, sock = base / "data", base / "sock"
+    sock.mkdir()
+    prefix = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        shutil.chown(base, "postgres")
+        shutil.chown(sock, "postgres")
+        prefix = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    subprocess.run(prefix + [initdb, "-D", str(data), "-U", "grader", "--auth=trust"], check=True,
+                   capture_output=True)
+    subprocess.run(prefix + [pg_ctl, "-D", str(data), "-w", "-l", str(base / "log"), "-o",
+                             f"-p {port} -k {sock} -c listen_addresses=''", "start"], check=True, capture_output=True)
+    url = f"postgresql://grader@/postgres?host={sock}&port={port}"
+    yield url
+    subprocess.run(prefix + [pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+
+
+def test_postgresql_gradebook_under_concurrent_workers(course, postgres, monkeypatch):
+    """With COURSE_GRADEBOOK_URL on PostgreSQL and 2 workers: same grades, no lost rows?"""
+    root, serial, _ = course
+    monkeypatch.setenv("COURSE_GRADEBOOK_URL", postgres)
+    autograde(root, ["demo"], workers=2, force=True)
+    rows = {r["student"]: (r["auto_score"], r["manual_pending"]) for r in grades(root)}
+    assert rows == serial[0]
+    from nbgrader.api import Gradebook
+
+    with Gradebook(postgres) as gb:
+        subs = gb.assignment_submissions("demo")
+        assert len(subs) == len(serial[0])
+        assert all(len(nb.grades) == 4 for s in subs for nb in s.notebooks)
+
+
+def test_command_line_shows_progress_and_summary(course):
+    """Does `python -m course autograde --workers 2 --force` show progress and a summary?"""
+    root, serial, _ = course
+    proc = subprocess.run([sys.executable, "-m", "course", "autograde", "demo", "--workers", "2", "--force"],
+                          cwd=root, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"{len(serial[0])}/{len(serial[0])}" in proc.stderr
+    assert "ETA" in proc.stderr and "/min" in proc.stderr
+    assert f"demo: {len(serial[0])} graded, 0 failed" in proc.stdout
+    report = json.loads((root / "build" / "intake_report.json").read_text())
+    assert any("not a valid notebook" in n for n in report["demo"]["invalid_json"])
