@@ -51,6 +51,7 @@ c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
 # The gradebook: $COURSE_GRADEBOOK_URL, else course.toml's [grading] gradebook_url, else
 # SQLite in gradebook.db (PostgreSQL: postgresql://user@host/dbname).
+c.CourseDirectory.course_id = "dlcourse"  # a named course: PostgreSQL enforces the course foreign key
 c.CourseDirectory.db_url = (os.environ.get("COURSE_GRADEBOOK_URL") or _COURSE["grading"].get("gradebook_url")
                             or "sqlite:///" + os.path.join(c.CourseDirectory.root, "gradebook.db"))
 # Only notebooks are assignment files; data are fetched by the helper package.

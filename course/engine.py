@@ -41,12 +41,12 @@ def template_gradebook(root: Path, assignment: str, main_url: str) -> Path:
     """
     import hashlib
 
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
 
-    from course.gradebook import sync_gradebook
+    from course.gradebook import open_gradebook, sync_gradebook
 
     root = Path(root)
-    with Gradebook(main_url) as main:
+    with open_gradebook(main_url) as main:
         try:
             duedate = main.find_assignment(assignment).duedate
         except MissingEntry:
@@ -63,7 +63,7 @@ def template_gradebook(root: Path, assignment: str, main_url: str) -> Path:
     url = f"sqlite:///{partial}"
     sync_gradebook(root, assignment, url)
     if duedate is not None:
-        with Gradebook(url) as gb:
+        with open_gradebook(url) as gb:
             gb.update_or_create_assignment(assignment, duedate=duedate)
     os.replace(partial, path)
     return path

@@ -15,12 +15,11 @@ from course.config import assignments, log, run_nbgrader
 
 def grades(root: Path = ROOT) -> list[dict]:
     """One row per (assignment, student): autograded score and manual points pending."""
-    from nbgrader.api import Gradebook
 
     rows = []
-    from course.gradebook import db_url
+    from course.gradebook import db_url, open_gradebook
 
-    with Gradebook(db_url(root)) as gb:
+    with open_gradebook(db_url(root)) as gb:
         for assignment in assignments(root):
             try:
                 subs = gb.assignment_submissions(assignment)

@@ -25,6 +25,16 @@ from pathlib import Path
 from course import ROOT
 
 
+COURSE_ID = "dlcourse"  # nbgrader's course id (nbgrader_config.py sets the same)
+
+
+def open_gradebook(url: str):
+    """nbgrader's Gradebook at ``url`` for this course."""
+    from nbgrader.api import Gradebook
+
+    return Gradebook(url, course_id=COURSE_ID)
+
+
 class GradingNotReady(RuntimeError):
     """Something grading needs is missing; the message names the command to run."""
 
@@ -44,9 +54,7 @@ def known_assignments(root: Path, url: str | None = None) -> set[str]:
     url = url or db_url(root)
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
         return set()
-    from nbgrader.api import Gradebook
-
-    with Gradebook(url) as gb:
+    with open_gradebook(url) as gb:
         return {a.name for a in gb.assignments if a.notebooks}
 
 

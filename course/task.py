@@ -86,9 +86,11 @@ def make_task(root: Path, assignment: str, student: str, template_db: Path) -> d
 
 
 def _gradebook_rows(db: Path, assignment: str, student: str) -> dict:
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
 
-    with Gradebook(f"sqlite:///{db}") as gb:
+    from course.gradebook import open_gradebook
+
+    with open_gradebook(f"sqlite:///{db}") as gb:
         try:
             sub = gb.find_submission(assignment, student)
         except MissingEntry:
@@ -169,7 +171,7 @@ def grade_task(task: dict, timeout: float | None = None) -> dict:
 
 def merge_result(root: Path, db_url: str, result: dict) -> None:
     """Write one task's result into the real gradebook (one transaction) and autograded/."""
-    from nbgrader.api import Gradebook
+    from course.gradebook import open_gradebook
 
     root = Path(root)
     assignment, student = result["assignment"], result["student"]
@@ -184,7 +186,7 @@ def merge_result(root: Path, db_url: str, result: dict) -> None:
     rows = result["gradebook"]
     from datetime import datetime
 
-    with Gradebook(db_url) as gb:
+    with open_gradebook(db_url) as gb:
         gb.update_or_create_student(student)
         stamp = datetime.fromisoformat(rows["timestamp"]) if rows.get("timestamp") else None
         sub = gb.update_or_create_submission(assignment, student, **({"timestamp": stamp} if stamp else {}))
