@@ -101,9 +101,15 @@ def parallel(root: Path = ROOT, assignment: str = "captioning", copies: int = 8,
             report = autograde(root, [assignment], only=students, workers=w, engine=engine, force=True)
             seconds = time.perf_counter() - start
             failures = sum(1 for notes in report[assignment].values() if any("grading failed" in n for n in notes))
+            from course.engine import state_file
+
+            states = [json.loads(state_file(root, assignment, s).read_text()) for s in students
+                      if state_file(root, assignment, s).exists()]
+            merge = sum(st.get("merge_seconds", 0) for st in states) / max(1, len(states))
             rows.append({"workers": w, "engine": engine, "submissions": copies, "seconds": round(seconds, 1),
                          "per_minute": round(60 * copies / seconds, 2),
-                         "seconds_per_submission": round(seconds / copies, 2), "failures": failures})
+                         "seconds_per_submission": round(seconds / copies, 2), "failures": failures,
+                         "gradebook_merge_seconds": round(merge, 3)})
             log("bench", f"{w} worker(s): {copies} submissions in {seconds:.1f} s = {60 * copies / seconds:.2f}/min")
     finally:
         for student in students:

@@ -120,10 +120,20 @@ def _run_dask(tasks, workers, scheduler, on_result, timeout):
                                dashboard_address=None)
         client = Client(cluster)
     try:
-        futures = [client.submit(grade_task, task, timeout, pure=False, key=f"grade-{task['assignment']}-{task['student']}")
-                   for task in tasks]
-        for future in as_completed(futures):
+        # A bounded number of tasks in flight: a task carries its submission's bytes, and
+        # the scheduler should not hold a whole course's submissions at once.
+        slots = max(1, len(client.scheduler_info().get("workers", {})) or workers) * 4
+        queue = list(tasks)
+
+        def submit(task):
+            return client.submit(grade_task, task, timeout, pure=False, retries=2,  # retried if a worker is lost
+                                 key=f"grade-{task['assignment']}-{task['student']}-{time.time_ns()}")
+
+        running = as_completed([submit(queue.pop(0)) for _ in range(min(slots, len(queue)))])
+        for future in running:
             on_result(future.result())
+            if queue:
+                running.add(submit(queue.pop(0)))
     finally:
         client.close()
         if cluster is not None:
@@ -153,12 +163,14 @@ def grade_class(root: Path, assignment: str, students: list[str], *, workers: in
     progress = Progress(len(tasks))
 
     def on_result(result):
+        started = time.perf_counter()
         merge_result(root, db_url, result)
+        result["merge_seconds"] = round(time.perf_counter() - started, 3)
         state = state_file(root, assignment, result["student"])
         state.parent.mkdir(parents=True, exist_ok=True)
         if result["ok"]:
-            state.write_text(json.dumps({"key": result["key"], "notes": result["notes"],
-                                         "seconds": result["seconds"]}) + "\n")
+            state.write_text(json.dumps({"key": result["key"], "notes": result["notes"], "seconds": result["seconds"],
+                                         "merge_seconds": result["merge_seconds"]}) + "\n")
         else:
             state.unlink(missing_ok=True)
             failure_log = root / "build" / "logs" / "failed" / f"{assignment}-{result['student']}.log"
