@@ -25,7 +25,7 @@ from course.feedback import feedback, grades
 from course.release import release
 from course.samples import make_samples
 
-from .demo_course import make_demo_course
+from .demo_course import make_demo_course, submit
 from .test_demo_grading import scenarios
 
 CLASS = ("deleted_cells", "duplicated", "sys_exit", "invalid_json")
@@ -51,12 +51,7 @@ def course(tmp_path_factory):
     for student, (nb, _) in scenarios(reference, release_nb).items():
         if student not in CLASS:
             continue
-        folder = root / "submitted" / student / "demo"
-        folder.mkdir(parents=True)
-        if isinstance(nb, str):
-            (folder / "demo.ipynb").write_text(nb)
-        else:
-            nbformat.write(nb, str(folder / "demo.ipynb"))
+        submit(root, student, nb)
     start = time.perf_counter()
     autograde(root, ["demo"], workers=1)
     serial_seconds = time.perf_counter() - start

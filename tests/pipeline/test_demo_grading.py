@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -20,7 +19,7 @@ from course.feedback import feedback, grades
 from course.release import release
 from course.samples import make_samples
 
-from .demo_course import make_demo_course
+from .demo_course import make_demo_course, submit
 
 WRONG_SOFTMAX = '''
 def softmax(x):
@@ -126,12 +125,7 @@ def demo(tmp_path_factory):
     release_nb = nbformat.read(str(root / "assignments" / "demo" / "demo.ipynb"), as_version=4)
     extra = scenarios(reference, release_nb)
     for student, (nb, _) in extra.items():
-        folder = root / "submitted" / student / "demo"
-        folder.mkdir(parents=True)
-        if isinstance(nb, str):
-            (folder / "demo.ipynb").write_text(nb)
-        else:
-            nbformat.write(nb, str(folder / "demo.ipynb"))
+        submit(root, student, nb)
     report = autograde(root)
     first = {r["student"]: r["auto_score"] for r in grades(root)}
     rows = feedback(root)

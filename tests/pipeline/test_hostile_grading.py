@@ -28,7 +28,7 @@ from course.feedback import feedback, grades
 from course.release import release
 from course.samples import make_samples
 
-from .demo_course import make_demo_course
+from .demo_course import make_demo_course, submit
 from .test_demo_grading import cell, index, scenarios
 
 MARKER = "DLCOURSE-HOSTILE"  # in the argv of every process a hostile notebook leaves behind
@@ -397,12 +397,7 @@ def fresh_clone(hostile, tmp_path_factory):
     wanted["reference"] = (reference, 6)
     wanted["forged"] = hostile["subs"]["a_forged_verdicts"]
     for student, (nb, _) in wanted.items():
-        folder = dest / "submitted" / student / "demo"
-        folder.mkdir(parents=True)
-        if isinstance(nb, str):
-            (folder / "demo.ipynb").write_text(nb)
-        else:
-            nbformat.write(nb, str(folder / "demo.ipynb"))
+        submit(dest, student, nb)
     assert not (dest / "gradebook.db").exists()
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     proc = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", "demo"], cwd=dest, env=env,
