@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -54,13 +55,37 @@ def read_submission(path: Path, release_path: Path, max_bytes: int = MAX_NOTEBOO
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
         with os.fdopen(fd, "rb") as f:
             raw = f.read(max_bytes + 1)
-        nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
+        nb = nbformat.convert(nbformat.reader.reads(raw.decode("utf-8")), 4)
+        fix_cell_ids(nb)
         nbformat.validate(nb)
     except Exception as exc:  # invalid JSON or UTF-8, not a notebook, wrong schema
         reason = (str(exc).splitlines() or [""])[0][:200]
         return fallback(f"not a valid notebook ({type(exc).__name__}: {reason})")
     notes = [f"{path.name}: {fix}" for fix in repair(nb, release_nb)]
+    fix_cell_ids(nb)  # cells put back from the release may repeat an id
     return nb, notes
+
+
+CELL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+def fix_cell_ids(nb) -> None:
+    """Give duplicated, missing or malformed cell ids fresh ones derived from their position.
+
+    nbformat would repair them with random ids, and a regrade would then differ from the
+    first grading (feedback pages show cell ids).
+    """
+    if (nb.get("nbformat"), nb.get("nbformat_minor", 0)) < (4, 5):
+        return
+    seen = set()
+    for index, cell in enumerate(nb.cells):
+        cid = cell.get("id")
+        if not isinstance(cid, str) or cid in seen or not CELL_ID.match(cid):
+            cid = f"cell-{index}"
+            while cid in seen:
+                cid += "-"
+            cell["id"] = cid
+        seen.add(cid)
 
 
 def intake_dir(root: Path, student: str, assignment: str) -> Path:

@@ -10,9 +10,10 @@
 2. each student's assignment is one task (course/task.py): plain ``nbgrader autograde``
    in a private course view, with everything that protects grading inside it
    (nbgrader_config.py: intake and quarantine, one bubblewrap sandbox per notebook,
-   verdicts against the answers). Tasks run on N workers, on this machine or on a Dask
-   cluster (course/engine.py); this process alone merges their results into the
-   gradebook, one transaction per student. The submissions are never modified.
+   verdicts against the answers). Tasks run on a local Dask cluster of N workers, an
+   existing Dask cluster (``--scheduler``) or threads (``--engine local``)
+   (course/engine.py); this process alone merges their results into the gradebook, one
+   transaction per student. The submissions are never modified.
 3. the answers are checked again after grading, what intake did is gathered into
    build/intake_report.json, and students whose grading failed are listed.
 
@@ -40,7 +41,7 @@ def students(root: Path, assignment: str) -> list[str]:
 
 
 def autograde(root: Path = ROOT, which: list[str] | None = None, only: list[str] | None = None, *,
-              workers: int | None = None, engine: str = "local", scheduler: str | None = None,
+              workers: int | None = None, engine: str = "dask", scheduler: str | None = None,
               force: bool = False) -> dict:
     """Grade every submission (or those of ``only``); return {assignment: {student: notes}}."""
     from autograder.answers import verify_answers
@@ -59,7 +60,8 @@ def autograde(root: Path = ROOT, which: list[str] | None = None, only: list[str]
             report[assignment] = {}
             continue
         timeout = deadline * max(1, len(notebooks(root, "assignments", assignment))) + 180
-        where = f"Dask at {scheduler}" if scheduler else f"{workers} {'Dask ' if engine == 'dask' else ''}worker(s)"
+        dask = engine == "dask" and workers > 1 and len(who) > 1
+        where = f"Dask at {scheduler}" if scheduler else f"{workers} {'Dask ' if dask else ''}worker(s)"
         log("autograde", f"{assignment}: {len(who)} student(s) on {where}")
         rows = grade_class(root, assignment, who, workers=workers, engine=engine, scheduler=scheduler,
                            force=force, db_url=url, timeout=timeout)
@@ -90,8 +92,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--student", action="append", help="grade only this student (repeatable)")
     parser.add_argument("--workers", type=int, default=None,
                         help=f"students graded at once (default: the number of cores, {default_workers()})")
-    parser.add_argument("--engine", choices=["local", "dask"], default="local",
-                        help="local threads, or a local Dask cluster of --workers processes")
+    parser.add_argument("--engine", choices=["dask", "local"], default="dask",
+                        help="dask: a local Dask cluster of --workers processes (default); local: threads here")
     parser.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:8786)")
     parser.add_argument("--force", action="store_true", help="regrade students whose submission is unchanged")
     args = parser.parse_args(argv)

@@ -80,7 +80,8 @@ def parallel(root: Path = ROOT, assignment: str = "captioning", copies: int = 8,
     """Class throughput of the real autograde stage against the number of workers.
 
     K copies of the reference submission are graded by ``course.autograde`` (tasks,
-    sandbox, merge into the gradebook: what a class costs), once per worker count.
+    sandbox, merge into the gradebook: what a class costs), once per worker count. The
+    engine is threads unless asked: the figure is the grading, not a cluster's start-up.
     """
     import shutil
 

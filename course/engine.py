@@ -1,12 +1,13 @@
 """Grade a class: run grading tasks (course/task.py) on workers, merge results one by one.
 
 Engines:
-- ``local`` (``--workers N``, default the number of cores): N threads on this machine,
-  each running one task at a time (the task itself is an nbgrader process with its own
-  sandboxed kernel, so threads are enough);
-- ``dask`` (``--scheduler ADDRESS``, or ``--engine dask`` for a local cluster of N worker
-  processes): Dask distributed; one task = one student's assignment. Workers need the
-  private course repository at the same path (``task["root"]``) and this environment.
+- ``dask`` (the default): Dask distributed, one task = one student's assignment. With
+  ``--workers N`` (default: the number of cores) a local cluster of N single-threaded
+  worker processes; with ``--scheduler ADDRESS`` an existing cluster, whose workers need
+  the private course repository at the same path (``task["root"]``) and this environment;
+- ``local`` (``--engine local``, and whenever one worker is asked for): threads in this
+  process, each running one task at a time (a task is an nbgrader process with its own
+  sandboxed kernel, so threads are enough); no cluster to start.
 
 Whatever the engine, only this process writes the gradebook (``merge_result``: one
 transaction per task), so SQLite never sees two writers and PostgreSQL one per class.
@@ -93,7 +94,7 @@ class Progress:
 def run_tasks(tasks: list[dict], workers: int, engine: str = "local", scheduler: str | None = None,
               on_result=None, timeout: float | None = None) -> None:
     """Run ``tasks`` on ``workers`` and call ``on_result(result)`` in this thread for each."""
-    if engine == "dask" or scheduler:
+    if scheduler or (engine == "dask" and workers > 1 and len(tasks) > 1):
         return _run_dask(tasks, workers, scheduler, on_result, timeout)
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
     pending = set()

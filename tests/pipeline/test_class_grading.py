@@ -68,9 +68,9 @@ def test_serial_grades_are_the_expected_ones(course):
 
 
 def test_two_workers_grade_identically(course):
-    """Do 2 local workers give the same grades and feedback as 1?"""
+    """Do 2 local worker threads give the same grades and feedback as 1?"""
     root, serial, _ = course
-    autograde(root, ["demo"], workers=2, force=True)
+    autograde(root, ["demo"], workers=2, engine="local", force=True)
     assert _snapshot(root) == serial
 
 
