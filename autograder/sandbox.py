@@ -252,8 +252,8 @@ def sandbox_command(inner: list[str], *, scratch: Path, grader_code: Path, workd
     """The bubblewrap command line that runs ``inner`` in a sandbox (see module doc).
 
     ``scratch`` (grader-owned) holds the connection file and the IPC socket folder;
-    ``workdir_files`` are copied into nothing: they are mounted read-only into the
-    working folder, which is otherwise a private tmpfs.
+    ``workdir_files`` (the grader's copy of the notebook, the files the assignment ships)
+    are mounted read-only into the working folder, which is otherwise a private tmpfs.
     """
     size = str(limits.tmp_mib * 1024 * 1024)
     args = [bwrap_path(), *_isolation_args(), "--clearenv"]
