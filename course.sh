@@ -23,7 +23,7 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.installed" 2>/dev/null)" != "
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
     "$VENV/bin/python" -m pip install --quiet -r requirements.txt
     "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e package
-    # jsonschema's optional IRI checker builds a grammar at import time: 2 to 4 s in every
+    # jsonschema's optional IRI checker builds a grammar at import time: seconds in every
     # nbgrader process (one per graded student). Nothing here validates IRIs.
     "$VENV/bin/python" -m pip uninstall --quiet --yes rfc3987-syntax >/dev/null 2>&1 || true
     echo "$want" > "$VENV/.installed"

@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from autograder.intake import MAX_FILE_BYTES  # intake's own bound on a submitted file
+
 VIEW_LINKS = ("autograder", "source", "assignments", "course")
 VIEW_FILES = ("nbgrader_config.py", "course.toml")
 
@@ -60,7 +62,7 @@ def submission_files(root: Path, assignment: str, student: str) -> dict:
         if path.is_symlink() or (path.exists() and not (path.is_file() or path.is_dir())):
             skipped.append(rel)
         elif path.is_file():
-            if path.stat().st_size > 32 * 1024 * 1024:
+            if path.stat().st_size > MAX_FILE_BYTES:
                 skipped.append(rel)
                 continue
             files[rel] = base64.b64encode(path.read_bytes()).decode("ascii")
