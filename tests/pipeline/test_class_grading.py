@@ -6,6 +6,7 @@ it must give identical grades and identical feedback.
 """
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import shutil
@@ -40,6 +41,18 @@ def _snapshot(root: Path) -> tuple[dict, dict]:
     return rows, pages
 
 
+def _assert_same(snapshot: tuple[dict, dict], serial: tuple[dict, dict]) -> None:
+    """Assert two snapshots are equal, reporting only the differing lines when they are not."""
+    rows, pages = snapshot
+    assert rows == serial[0]
+    assert sorted(pages) == sorted(serial[1])
+    for name in pages:
+        if pages[name] != serial[1][name]:
+            diff = difflib.unified_diff(serial[1][name].splitlines(), pages[name].splitlines(),
+                                        "serial", "this run", n=2, lineterm="")
+            pytest.fail(f"feedback {name} differs from the serial run:\n" + "\n".join(list(diff)[:60]))
+
+
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     root = make_demo_course(tmp_path_factory.mktemp("class-course"), cell_timeout=8, memory_mib=1024)
@@ -71,14 +84,14 @@ def test_two_workers_grade_identically(course):
     """Do 2 local worker threads give the same grades and feedback as 1?"""
     root, serial, _ = course
     autograde(root, ["demo"], workers=2, engine="local", force=True)
-    assert _snapshot(root) == serial
+    _assert_same(_snapshot(root), serial)
 
 
 def test_dask_local_cluster_grades_identically(course):
     """Does a local Dask cluster of 2 worker processes give the same grades and feedback?"""
     root, serial, _ = course
     autograde(root, ["demo"], workers=2, engine="dask", force=True)
-    assert _snapshot(root) == serial
+    _assert_same(_snapshot(root), serial)
 
 
 def test_rerun_skips_unchanged_students(course):
@@ -103,7 +116,7 @@ def test_rerun_skips_unchanged_students(course):
     finally:
         path.write_bytes(original)
         autograde(root, ["demo"], workers=1)
-    assert _snapshot(root) == serial
+    _assert_same(_snapshot(root), serial)
 
 
 def test_interrupt_leaves_no_half_written_grades(course, monkeypatch):
@@ -130,7 +143,7 @@ def test_interrupt_leaves_no_half_written_grades(course, monkeypatch):
     for student in merged:
         assert rows[student] == serial[0][student][0]
     autograde(root, ["demo"], workers=2)
-    assert _snapshot(root) == serial
+    _assert_same(_snapshot(root), serial)
 
 
 def _free_port() -> int:
