@@ -10,6 +10,7 @@ import dataclasses
 import numpy as np
 
 from autograder.cases import Case
+from autograder.payload import to_array
 
 
 def rel_error(x: np.ndarray, y: np.ndarray) -> float:
@@ -34,7 +35,17 @@ class Verdict:
 
 
 def compare_outputs(case: Case, case_id: str, student: dict, answer: dict) -> Verdict:
-    """Check every stored output of ``case`` against the student's outputs."""
+    """Check every stored output of ``case`` against the student's outputs.
+
+    A case with ``derive`` compares derived outputs: both sides are passed through it
+    here, in the grader's process.
+    """
+    if case.derive is not None:
+        answer = {k: to_array(v) for k, v in case.derive(answer).items()}
+        try:
+            student = {k: to_array(v) for k, v in case.derive(student).items()}
+        except Exception as exc:  # the student's outputs are untrusted data: any failure fails the case
+            return Verdict(case_id, False, [f"outputs could not be used: {str(exc)[:200]}"])
     problems = []
     for name, expected in answer.items():
         if name not in student:

@@ -19,6 +19,13 @@ Register a case with the decorator, in ``autograder/cases/<assignment>.py``::
 ``tol`` is the largest allowed ``rel_error`` (COURSE.md's formula) between student and
 reference outputs; integer outputs must match exactly. ``tols`` overrides it per output.
 The case id used in notebooks is ``"<assignment>/<name>"``.
+
+``derive`` is for answers that are not unique, such as hand-chosen weights: the case
+emits what the student chose, and ``derive(outputs) -> {name: value}`` turns it into
+checkable outputs (for instance, the predictions of those weights on hidden inputs).
+``derive`` runs in the grader's process, on the student's outputs and on the stored
+reference outputs alike, so patching anything in the kernel cannot change its result.
+It must reject malformed or oversized outputs with ``ValueError``.
 """
 from __future__ import annotations
 
@@ -38,12 +45,14 @@ class Case:
     run: Callable[[dict], dict]
     tol: float = 1e-6
     tols: dict = dataclasses.field(default_factory=dict)
+    derive: Callable[[dict], dict] | None = None
 
     def tolerance(self, output: str) -> float:
         return self.tols.get(output, self.tol)
 
 
-def case(name: str, tol: float = 1e-6, tols: dict | None = None):
+def case(name: str, tol: float = 1e-6, tols: dict | None = None,
+         derive: Callable[[dict], dict] | None = None):
     """Register ``fn`` as the case ``name`` of the module it is defined in."""
 
     def register(fn):
@@ -51,7 +60,7 @@ def case(name: str, tol: float = 1e-6, tols: dict | None = None):
         registry = module.__dict__.setdefault("CASES", {})
         if name in registry:
             raise ValueError(f"case {name!r} is defined twice in {fn.__module__}")
-        registry[name] = Case(name=name, run=fn, tol=tol, tols=dict(tols or {}))
+        registry[name] = Case(name=name, run=fn, tol=tol, tols=dict(tols or {}), derive=derive)
         return fn
 
     return register
