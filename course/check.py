@@ -262,3 +262,143 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+# ------------------------------------------------------------------------------------
+# Answers in other words: mark schemes and reference answers paraphrased where students read
+# ------------------------------------------------------------------------------------
+
+STOPWORDS = set("""a an the and or but if then else of to in on at by for with from into onto over under
+as is are was were be been being it its this that these those there their they them he she we you
+your our his her not no nor so than too very can could would should will shall may might must do
+does did done have has had having which who whom whose what when where why how all any each every
+some such only also just more most much many few one two three per via about after before again
+same other another both either neither own up down out off here while because whatever whichever
+point points credit full half answer answers student mark marks accepted accept earns earn give
+gives given any e g i e""".split())
+SHINGLE = 8  # words in a row shared verbatim
+MIN_CONTENT = 7  # content words a graded sentence needs before it is compared
+CONTAINMENT = 0.6  # share of a graded sentence's content words found in one public passage
+REVIEWED = Path(__file__).with_name("reviewed_overlaps.toml")
+
+
+def _words(text: str) -> list[str]:
+    text = re.sub(r"\$[^$]*\$", " ", text)  # inline maths says little about wording
+    return re.findall(r"[a-z]+", text.lower())
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ations", "ation", "ings", "ing", "ies", "ied", "es", "ed", "ly", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: len(word) - len(suffix)]
+    return word
+
+
+def _content(words: list[str]) -> set[str]:
+    return {_stem(w) for w in words if len(w) > 2 and w not in STOPWORDS}
+
+
+def _sentences(text: str) -> list[str]:
+    text = re.sub(r"\s+", " ", text)
+    return [s.strip() for s in re.split(r"(?<=[.!?;:])\s+|\s+-\s+|\s\(\d\)\s", text) if s.strip()]
+
+
+def graded_texts(root: Path = ROOT) -> list[tuple[str, str]]:
+    """(where, text) of every mark scheme and reference answer in the source notebooks.
+
+    Questions worth no points (extra credit, entered by hand from the student's own run)
+    are left out: their reference answer describes the provided reference run.
+    """
+    out = []
+    for nb_path in sorted((Path(root) / "source").glob("*/*.ipynb")):
+        nb = nbformat.read(str(nb_path), as_version=4)
+        free = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+                if c.metadata.get("nbgrader", {}).get("task") and not c.metadata["nbgrader"].get("points")}
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            gid = meta.get("grade_id", "?")
+            if gid in free or gid.removesuffix("_answer") in free:
+                continue
+            where = f"{nb_path.relative_to(root)} ({gid})"
+            if cell.cell_type == "markdown" and meta.get("solution"):
+                out.append((where, cell.source))
+            elif meta.get("task"):
+                out.append((where, "\n".join(split_regions(cell.source)[1])))
+    return out
+
+
+def reader_texts(root: Path = ROOT) -> list[tuple[str, str]]:
+    """(where, text) of what readers and students read: book chapters and release notebooks."""
+    root = Path(root)
+    out = [(str(p.relative_to(root)), p.read_text()) for p in sorted((root / "book").glob("*.md"))]
+    for nb_path in sorted((root / "assignments").glob("*/*.ipynb")):
+        nb = nbformat.read(str(nb_path), as_version=4)
+        for k, cell in enumerate(nb.cells):
+            if cell.metadata.get("nbgrader", {}).get("task"):
+                continue  # the question itself, which a mark scheme may restate
+            out.append((f"{nb_path.relative_to(root)} cell {k}", cell.source))
+    return out
+
+
+def paraphrases(root: Path = ROOT, readers: list[tuple[str, str]] | None = None) -> list[dict]:
+    """Sentences of mark schemes or reference answers that a reader can find in other words.
+
+    A graded sentence counts as found when a passage students read (a sentence, or two
+    consecutive sentences, of a chapter or of a release notebook) shares SHINGLE words in a
+    row with it, or holds at least CONTAINMENT of its content words (stop words dropped,
+    crude stemming). Sentences with fewer than MIN_CONTENT content words are not compared.
+    Returns {"reader", "graded", "sentence", "passage"} per finding ("reader" without the
+    cell number of a notebook, so that findings survive edits elsewhere in it).
+    """
+    readers = reader_texts(root) if readers is None else readers
+    passages = []
+    for where, text in readers:
+        sents = _sentences(text)
+        for k in range(len(sents)):
+            joined = " ".join(sents[k:k + 2])
+            passages.append((where, joined, _content(_words(joined))))
+    public_shingles: dict = {}
+    for where, text in readers:
+        words = _words(text)
+        for k in range(len(words) - SHINGLE + 1):
+            public_shingles.setdefault(tuple(words[k:k + SHINGLE]), (where, "(verbatim)"))
+    found = []
+    for graded, text in graded_texts(root):
+        for sentence in _sentences(text):
+            words = _words(sentence)
+            hit = next((public_shingles[tuple(words[k:k + SHINGLE])] for k in range(len(words) - SHINGLE + 1)
+                        if tuple(words[k:k + SHINGLE]) in public_shingles), None)
+            content = _content(words)
+            if hit is None and len(content) >= MIN_CONTENT:
+                hit = next(((w, passage) for w, passage, pcontent in passages
+                            if len(content & pcontent) / len(content) >= CONTAINMENT), None)
+            if hit is not None:
+                found.append({"reader": re.sub(r" cell \d+$", "", hit[0]), "graded": graded,
+                              "sentence": sentence, "passage": hit[1]})
+    return found
+
+
+def reviewed_overlaps() -> list[dict]:
+    """Overlaps a reviewer judged to teach without answering (course/reviewed_overlaps.toml)."""
+    import tomllib
+
+    with open(REVIEWED, "rb") as f:
+        return tomllib.load(f).get("overlap", [])
+
+
+def _is_reviewed(finding: dict, entry: dict) -> bool:
+    return (finding["reader"] == entry["reader"] and finding["graded"] == entry["graded"]
+            and finding["sentence"].startswith(entry["sentence_starts"]))
+
+
+def answer_overlaps(root: Path = ROOT) -> tuple[list[dict], list[dict]]:
+    """(findings nobody reviewed, reviewed entries that no longer occur)."""
+    found, reviewed = paraphrases(root), reviewed_overlaps()
+    new = [f for f in found if not any(_is_reviewed(f, e) for e in reviewed)]
+    stale = [e for e in reviewed if not any(_is_reviewed(f, e) for f in found)]
+    return new, stale
+
+
+def describe(finding: dict) -> str:
+    return (f"{finding['reader']}: the words of {finding['graded']}: {finding['sentence'][:90]!r} "
+            f"~ {finding['passage'][:90]!r}")

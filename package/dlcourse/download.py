@@ -110,6 +110,15 @@ def validate_imagenet_val(path: Path) -> None:
         raise DownloadError(f"{path.name}: y has shape {y.shape}, expected (25,)")
 
 
+def validate_cola_folder(folder: Path) -> None:
+    """CoLA's raw/in_domain_train.tsv and raw/in_domain_dev.tsv, four columns, labels 0/1."""
+    from dlcourse.data.cola import find_cola_problems
+
+    problems = find_cola_problems(folder)
+    if problems:
+        raise DownloadError("not a valid CoLA folder: " + "; ".join(problems))
+
+
 def validate_image(path: Path) -> None:
     """A decodable image of at least 32x32 pixels."""
     from PIL import Image
@@ -148,6 +157,14 @@ DATASETS = {
             target="imagenet_val_25.npz",
             files=(RemoteFile("http://cs231n.stanford.edu/imagenet_val_25.npz", "imagenet_val_25.npz"),),
             validate=validate_imagenet_val,
+        ),
+        Dataset(
+            name="cola",
+            description="Corpus of Linguistic Acceptability v1.1 (8,551 training, 527 in-domain validation sentences), zip",
+            kind="archive",
+            target="cola_public",
+            files=(RemoteFile("https://nyu-mll.github.io/CoLA/cola_public_1.1.zip", "cola_public_1.1.zip"),),
+            validate=validate_cola_folder,
         ),
         Dataset(
             name="style_images",
@@ -487,8 +504,8 @@ def _list(root: Path) -> None:
         for f in d.files:
             if f.credit:
                 print(f"  {'':<16}   {f.filename}: {f.credit}")
-    print("Offline stand-in: `python -m dlcourse.download --offline coco_captioning` builds the "
-          "generated captioning set in coco_offline/.")
+    print("Offline stand-ins: `python -m dlcourse.download --offline coco_captioning cola` builds the "
+          "generated captioning set in coco_offline/ and the generated acceptability corpus in cola_offline/.")
 
 
 def _mnist(dest: Path) -> Path:
@@ -510,7 +527,7 @@ def main(argv=None) -> int:
     parser.add_argument("--force", action="store_true", help="download again even if a valid copy exists")
     parser.add_argument("--url", help="download from this URL instead (one-file datasets, or a base URL ending in /)")
     parser.add_argument("--offline", action="store_true",
-                        help="build the offline stand-in instead of downloading (coco_captioning)")
+                        help="build the offline stand-in instead of downloading (coco_captioning, cola)")
     args = parser.parse_args(argv)
     root = Path(args.dest) if args.dest else data_root()
     if args.list:
@@ -535,12 +552,16 @@ def main(argv=None) -> int:
                 status = 1
             continue
         if args.offline:
-            if name != "coco_captioning":
-                print(f"{name}: no generated stand-in; offline, its loader falls back to bundled data")
-                continue
-            from dlcourse.data.offline_coco import generate_offline_coco
+            if name == "coco_captioning":
+                from dlcourse.data.offline_coco import generate_offline_coco
 
-            generate_offline_coco(root / "coco_offline")
+                generate_offline_coco(root / "coco_offline")
+            elif name == "cola":
+                from dlcourse.data.cola import make_offline_cola
+
+                print(f"cola: generated corpus in {make_offline_cola(root / 'cola_offline')}")
+            else:
+                print(f"{name}: no generated stand-in; offline, its loader falls back to bundled data")
             continue
         try:
             fetch(name, dest=root, force=args.force, url=args.url)
