@@ -1,4 +1,4 @@
-"""Provided code of the style-transfer assignment (COURSE.md section 5).
+"""Provided code of the style-transfer assignment.
 
 Public names (what the notebook imports)::
 
@@ -17,7 +17,7 @@ Letters: N batch, C channels, H height, W width.
 The graded losses (``content_loss``, ``gram_matrix``, ``style_loss``, ``tv_loss``) are
 written by the student in the notebook, so ``run_style_transfer`` takes them as an
 argument (``losses``); the notebook's read-only ``style_transfer`` wraps it with the
-signature of COURSE.md. Nothing here computes a loss.
+signatures of the assignment. Nothing here computes a loss.
 
 Images. The four course images (a content photo and three paintings) are fetched by
 ``python -m dlcourse.download style_images`` into ``data_root()/styles``. Offline, real
@@ -160,7 +160,7 @@ def load_style_images(verbose: bool = True) -> dict:
 # --------------------------------------------------------------------------- the loop
 
 class LossFunctions(NamedTuple):
-    """The four losses of the notebook, with the signatures of COURSE.md."""
+    """The four losses of the notebook, with the signatures of the assignment."""
 
     content_loss: Callable  # (content_weight, content_current, content_original) -> scalar
     gram_matrix: Callable   # (features (N, C, H, W), normalize=True) -> (N, C, C)
@@ -168,7 +168,7 @@ class LossFunctions(NamedTuple):
     tv_loss: Callable       # (img (1, 3, H, W), tv_weight) -> scalar
 
 
-# Schedule of COURSE.md for 200 iterations, as fractions so shortened runs keep its shape.
+# The assignment's schedule for 200 iterations, as fractions so shortened runs keep its shape.
 LEARNING_RATE = 3.0       # Adam on raw pixels: large steps while the picture forms
 FINAL_LEARNING_RATE = 0.1  # fine polishing for the last 10 % (iteration 180 of 200)
 DECAY_FRACTION = 0.9
@@ -204,7 +204,7 @@ def run_style_transfer(content_image, style_image, image_size, style_size, conte
                        verbose=True):
     """Synthesise an image with the content of one image and the style of another.
 
-    Inputs (COURSE.md):
+    Inputs:
     - content_image, style_image: paths, PIL images or uint8 arrays (H, W, 3)
     - image_size: shorter side of the content image (and of the result)
     - style_size: shorter side of the style image
@@ -218,7 +218,7 @@ def run_style_transfer(content_image, style_image, image_size, style_size, conte
     Keyword-only:
     - cnn: the feature network (frozen); images go to its device and dtype
     - losses: a ``LossFunctions`` (or anything with those four attributes)
-    - num_iterations: Adam steps (COURSE.md: 200); the learning rate drops from 3.0 to
+    - num_iterations: Adam steps (the assignment: 200); the learning rate drops from 3.0 to
       0.1 after 90 % of them and pixels are clamped to [-1.5, 1.5] during the first 95 %
     - show_every: also show the image every this many iterations (None: only at the end)
     - show: show the content and style images and the result with matplotlib

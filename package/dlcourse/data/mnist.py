@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import os
 import socket
+import textwrap
 from pathlib import Path
 from typing import NamedTuple
 
@@ -101,7 +102,7 @@ def _torchvision_mnist(root: Path, download: bool, timeout: float) -> Dataset | 
         root.mkdir(parents=True, exist_ok=True)
         return MNIST(str(root), train=True, download=True, transform=_to_tensor_transform())
     except Exception as exc:  # no network, blocked mirrors, truncated files, ...
-        reason = " ".join(str(exc).split())[:160]
+        reason = textwrap.shorten(str(exc), width=160, placeholder=" ...")  # whole words only
         print(f"Could not download MNIST ({type(exc).__name__}: {reason}).")
         return None
     finally:

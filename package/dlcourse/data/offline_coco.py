@@ -31,7 +31,7 @@ pooling, projected at random to 4096 units with ReLU) computed from the pixels, 
 captioning model trained on the training split can therefore describe unseen validation
 scenes (the validation scenes are separate random draws, not copies).
 
-Everything is seeded: two runs write identical bytes. Generation takes a few seconds;
+Everything is seeded: two runs write identical bytes. Generation takes up to a minute;
 the folder is written under a temporary name and renamed into place at the end, so two
 processes generating at once cannot leave a half-written set behind.
 """
@@ -702,5 +702,5 @@ def ensure_offline_coco(dest=None) -> Path:
     if _same_set(manifest, _manifest(N_TRAIN_IMAGES, N_VAL_IMAGES, SEED)):
         return dest
     why = "is missing" if manifest is None else "is from another generator version"
-    print(f"The offline captioning set {why}: generating it in {dest} (takes a few seconds, once).")
+    print(f"The offline captioning set {why}: generating it in {dest} (once; this can take a minute).")
     return generate_offline_coco(dest, N_TRAIN_IMAGES, N_VAL_IMAGES, SEED)
