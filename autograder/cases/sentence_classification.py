@@ -28,12 +28,12 @@ def _model(ns, seed: int):
 
 def _sentences(seed: int, N: int, T: int) -> torch.Tensor:
     """<CLS>, random words, then <PAD>; lengths vary."""
-    g = torch.Generator().manual_seed(seed)
+    words_rng = torch.Generator().manual_seed(seed)
     out = torch.zeros(N, T, dtype=torch.long)
     out[:, 0] = VOCAB["<CLS>"]
     for n in range(N):
-        length = int(torch.randint(2, T, (1,), generator=g))
-        out[n, 1:length] = torch.randint(1, len(WORDS), (length - 1,), generator=g)
+        length = int(torch.randint(2, T, (1,), generator=words_rng))
+        out[n, 1:length] = torch.randint(1, len(WORDS), (length - 1,), generator=words_rng)
     return out
 
 

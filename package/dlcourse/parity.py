@@ -88,7 +88,7 @@ def saturated_lstm(weights: dict, bits, scale: float = SCALE) -> np.ndarray:
         for t in range(T):
             a = scale * (x[:, t:t + 1] @ w["Wx"] + h @ w["Wh"] + w["b"])
             i, f, o = (1.0 / (1.0 + np.exp(-a[:, k * H:(k + 1) * H])) for k in range(3))
-            g = np.tanh(a[:, 3 * H:])
+            g = np.tanh(a[:, 3 * H:4 * H])
             c = f * c + i * g
             h = o * np.tanh(c)
             y[:, t] = h[:, 0] > 0.5

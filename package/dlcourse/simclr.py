@@ -124,13 +124,13 @@ def linear_evaluation(train_h, train_y, test_h, test_y, epochs: int = 100, lr: f
     """
     mean, std = train_h.mean(dim=0), train_h.std(dim=0) + 1e-6
     train_h, test_h = (train_h - mean) / std, (test_h - mean) / std
-    g = torch.Generator().manual_seed(seed)
+    order_rng = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     clf = nn.Linear(train_h.shape[1], num_classes)
     opt = torch.optim.Adam(clf.parameters(), lr=lr, weight_decay=1e-6)
     start = time.time()
     for epoch in range(epochs):
-        order = torch.randperm(len(train_h), generator=g)
+        order = torch.randperm(len(train_h), generator=order_rng)
         for i in range(0, len(order), batch_size):
             idx = order[i:i + batch_size]
             loss = F.cross_entropy(clf(train_h[idx]), train_y[idx])
@@ -143,3 +143,20 @@ def linear_evaluation(train_h, train_y, test_h, test_y, epochs: int = 100, lr: f
         train_acc = (clf(train_h).argmax(1) == train_y).float().mean().item()
         test_acc = (clf(test_h).argmax(1) == test_y).float().mean().item()
     return {"train_top1": train_acc, "test_top1": test_acc, "seconds": time.time() - start}
+
+
+def load_pretrained(source: str, arch: str = "resnet50", feature_dim: int = 128, device="cpu") -> Model:
+    """A ``Model`` with the weights of ``source``: a URL (downloaded once, cached by torch.hub)
+    or a local file of a saved ``state_dict`` (optionally under the key "state_dict").
+
+    Raises RuntimeError when the weights do not fit the architecture ``arch``.
+    """
+    if "://" in source:
+        state = torch.hub.load_state_dict_from_url(source, map_location=device, progress=False)
+    else:
+        state = torch.load(source, map_location=device, weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    model = Model(feature_dim=feature_dim, arch=arch)
+    model.load_state_dict(state)
+    return model.to(device)
