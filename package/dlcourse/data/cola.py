@@ -103,14 +103,12 @@ def break_sentence(rng: random.Random, parts: dict) -> tuple[list[str], str]:
             return _words(p), rule
         if rule == "determiner":
             phrase = rng.choice([k for k in ("subject", "object") if p[k]])
-            det, noun = p[phrase][0], p[phrase][-1]
+            noun = p[phrase][-1]
             number = "sg" if any(noun == sg for sg, _ in NOUNS) else "pl"
             other = "pl" if number == "sg" else "sg"
             p[phrase][0] = rng.choice([d for d in DETERMINERS[other] if _number_specific(d) == other])
-            del det
             return _words(p), rule
         if rule == "order":
-            words = _words(p)
             if p["object"] and rng.random() < 0.5:  # verb after its object: "the dog the cat sees"
                 subject = p["subject"] + p["pp"]
                 return subject + p["object"] + [p["verb"]] + p["adverb"], rule
