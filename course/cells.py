@@ -83,6 +83,26 @@ def answer(grade_id: str, reference_answer: str):
     return new_markdown_cell(reference_answer.strip("\n"), metadata=meta)
 
 
+def points(nb) -> tuple[float, float]:
+    """(autograded, written) points of a notebook, from its nbgrader metadata.
+
+    Autograded: the points of graded code cells (hidden tests); written: the points of
+    task cells (questions with a mark scheme).
+    """
+    meta = [c.metadata.get("nbgrader", {}) for c in nb.cells]
+    auto = sum(m.get("points", 0) for c, m in zip(nb.cells, meta) if c.cell_type == "code" and m.get("grade"))
+    written = sum(m.get("points", 0) for m in meta if m.get("task"))
+    return auto, written
+
+
+def title(nb) -> str | None:
+    """The notebook's title: the first '# ' heading of its first cell, or None."""
+    import re
+
+    match = re.search(r"^# (.+)$", nb.cells[0].source, flags=re.M) if nb.cells else None
+    return match.group(1).strip() if match else None
+
+
 def notebook(cells: list):
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}

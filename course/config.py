@@ -107,14 +107,10 @@ def prepare_offline_data() -> None:
     CIFAR-10 stand-in) would otherwise generate it inside a cell, which can take longer than
     a grading cell's timeout on a busy machine, and grading kernels see the data read-only.
     """
-    from dlcourse.data.cifar import OFFLINE_MARKER, make_offline_cifar10
-    from dlcourse.data.cifar import BASE_FOLDER as CIFAR_FOLDER
-    from dlcourse.data.cola import find_cola_problems, make_offline_cola
+    from dlcourse.data.cifar import ensure_offline_cifar10
+    from dlcourse.data.cola import ensure_offline_cola
     from dlcourse.data.offline_coco import ensure_offline_coco
-    from dlcourse.data.paths import data_root
 
     ensure_offline_coco()
-    if find_cola_problems(data_root() / "cola_offline"):
-        make_offline_cola(data_root() / "cola_offline")
-    if not (data_root() / "cifar10_offline" / CIFAR_FOLDER / OFFLINE_MARKER).exists():
-        make_offline_cifar10(data_root() / "cifar10_offline")
+    ensure_offline_cola()
+    ensure_offline_cifar10()

@@ -18,7 +18,6 @@ The leak check (`python -m course check`) runs on this tree.
 """
 from __future__ import annotations
 
-import re
 import shutil
 import sys
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import nbformat
 
 from course import ROOT
+from course.cells import points, title
 from course.config import assignments, log, notebooks, settings
 
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".ipynb_checkpoints", "build", "dist")
@@ -101,22 +101,6 @@ def colab_url(repo: str, branch: str, path: str) -> str:
     return f"https://colab.research.google.com/github/{slug}/blob/{branch}/{path}"
 
 
-def title_of(path: Path) -> str:
-    """The notebook's title: the first '# ' heading of its first cell."""
-    nb = nbformat.read(str(path), as_version=4)
-    match = re.search(r"^# (.+)$", nb.cells[0].source, flags=re.M) if nb.cells else None
-    return match.group(1).strip() if match else path.stem
-
-
-def points_of(path: Path) -> str:
-    """'A autograded + W written' from the nbgrader metadata of a released notebook."""
-    nb = nbformat.read(str(path), as_version=4)
-    meta = [c.metadata.get("nbgrader", {}) for c in nb.cells]
-    auto = sum(m.get("points", 0) for c, m in zip(nb.cells, meta) if c.cell_type == "code" and m.get("grade"))
-    written = sum(m.get("points", 0) for m in meta if m.get("task"))
-    return f"{auto:g} autograded + {written:g} written"
-
-
 def publish(root: Path = ROOT, site: Path | None = None) -> Path:
     root = Path(root)
     conf = settings(root)["public"]
@@ -131,7 +115,10 @@ def publish(root: Path = ROOT, site: Path | None = None) -> Path:
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(nb, out / rel)
             url = colab_url(conf["repository"], conf["branch"], rel)
-            rows.append(f"| [{title_of(nb)}]({rel}) | {points_of(nb)} | [![Open In Colab]({BADGE})]({url}) |")
+            released = nbformat.read(str(nb), as_version=4)
+            auto, written = points(released)
+            rows.append(f"| [{title(released) or nb.stem}]({rel}) | {auto:g} autograded + {written:g} written "
+                        f"| [![Open In Colab]({BADGE})]({url}) |")
     shutil.copytree(root / "package", out / "package", ignore=IGNORE)
     site = site or root / "_build" / "html"
     if site.exists():

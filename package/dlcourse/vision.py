@@ -28,19 +28,17 @@ bundled with scikit-image, each with a plausible ImageNet label.
 from __future__ import annotations
 
 import os
-import socket
-import threading
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from dlcourse.network import NETWORK_TIMEOUT, OFFLINE_ENV, host_answers, offline_forced
+
 SQUEEZENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 SQUEEZENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 WEIGHTS_HOST = "download.pytorch.org"  # where torchvision fetches the SqueezeNet weights
-NETWORK_TIMEOUT = 3.0  # seconds; an offline machine must not hang the notebook
-OFFLINE_ENV = "DLCOURSE_OFFLINE"  # set to 1 to never try the network
 
 
 # --------------------------------------------------------------------------- images
@@ -171,28 +169,6 @@ def _cached_weights_file() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
 
 
-def _host_answers(host: str = WEIGHTS_HOST, timeout: float = NETWORK_TIMEOUT) -> bool:
-    """True when a TCP connection to ``host``:443 opens within ``timeout`` seconds.
-
-    The look-up runs in a daemon thread, so a hanging DNS resolver cannot block us.
-    """
-    if os.environ.get(OFFLINE_ENV, "").strip() not in ("", "0"):
-        return False
-    result = []
-
-    def attempt():
-        try:
-            with socket.create_connection((host, 443), timeout=timeout):
-                result.append(True)
-        except Exception:  # any failure means: no usable network
-            pass
-
-    thread = threading.Thread(target=attempt, daemon=True)
-    thread.start()
-    thread.join(timeout + 0.5)
-    return bool(result)
-
-
 def _freeze(model: torch.nn.Module) -> torch.nn.Module:
     model.eval()
     for p in model.parameters():
@@ -227,7 +203,7 @@ def load_squeezenet(pretrained=True, seed=0, verbose=True):
     if pretrained:
         reason = ""
         cached = _cached_weights_file()
-        if cached.exists() or _host_answers():
+        if cached.exists() or host_answers(WEIGHTS_HOST):
             try:
                 model = squeezenet1_1(weights=_weights(), progress=False)
                 if verbose:
@@ -235,7 +211,7 @@ def load_squeezenet(pretrained=True, seed=0, verbose=True):
                 return _freeze(model), True
             except Exception as exc:  # a broken cache file or a download cut short
                 reason = f" ({type(exc).__name__}: {exc})"
-        elif os.environ.get(OFFLINE_ENV, "").strip() not in ("", "0"):
+        elif offline_forced():
             reason = f" (not in torch's cache, and {OFFLINE_ENV} is set)"
         else:
             reason = f" (not in torch's cache, and {WEIGHTS_HOST} did not answer within {NETWORK_TIMEOUT:g} s)"

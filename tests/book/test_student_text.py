@@ -16,23 +16,17 @@ import pytest
 import yaml
 
 from course import ROOT
+from course.cells import points, title
 from course.config import assignments
 
 RELEASES = sorted((ROOT / "assignments").glob("*/*.ipynb"))
-
-
-def _points(nb) -> tuple[float, float]:
-    auto = sum(c.metadata["nbgrader"].get("points", 0) for c in nb.cells
-               if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade"))
-    written = sum(c.metadata["nbgrader"].get("points", 0) for c in nb.cells if c.metadata.get("nbgrader", {}).get("task"))
-    return auto, written
 
 
 @pytest.mark.parametrize("assignment", assignments(ROOT))
 def test_every_notebook_states_its_points(assignment):
     for path in (ROOT / "source" / assignment).glob("*.ipynb"):
         nb = nbformat.read(str(path), as_version=4)
-        auto, written = _points(nb)
+        auto, written = points(nb)
         found = re.search(r"(\d+) autograded \+ (\d+) written = (\d+)", nb.cells[0].source)
         assert found, f"{path.name}: the first cell must state 'A autograded + W written = T'"
         assert tuple(float(x) for x in found.groups()) == (auto, written, auto + written), path.name
@@ -57,9 +51,8 @@ def test_pytorch_notebooks_ask_colab_for_a_gpu(path):
 def _title(page: str) -> str:
     if page.startswith("book/"):
         text = (ROOT / f"{page}.md").read_text()
-    else:
-        text = nbformat.read(str(ROOT / f"{page}.ipynb"), as_version=4).cells[0].source
-    return re.search(r"^# (.+)$", text, re.M).group(1).strip()
+        return re.search(r"^# (.+)$", text, re.M).group(1).strip()
+    return title(nbformat.read(str(ROOT / f"{page}.ipynb"), as_version=4))
 
 
 def test_sidebar_titles_are_unique():

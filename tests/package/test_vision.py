@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from scipy.ndimage import gaussian_filter1d
 
-from dlcourse import vision
+from dlcourse import network, vision
 
 
 @pytest.fixture
@@ -166,7 +166,7 @@ def test_network_check_gives_up_on_a_hanging_host(monkeypatch):
 
     monkeypatch.setattr(socket, "create_connection", hang)
     start = time.perf_counter()
-    assert vision._host_answers("example.invalid", timeout=0.2) is False
+    assert network.host_answers("example.invalid", timeout=0.2) is False
     assert time.perf_counter() - start < 2
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import socket
 import textwrap
 from pathlib import Path
 
@@ -25,12 +24,14 @@ import numpy as np
 from torchvision import datasets
 
 from dlcourse.data.paths import data_root
+from dlcourse.network import host_answers
 
 BASE_FOLDER = "cifar-10-batches-py"
 OFFLINE_MARKER = "OFFLINE_STAND_IN.txt"
 DIGIT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2023, 0.1994, 0.2010)
+CIFAR_HOST = "www.cs.toronto.edu"  # where torchvision downloads CIFAR-10 from
 
 
 class CIFAR10(datasets.CIFAR10):
@@ -95,6 +96,14 @@ def make_offline_cifar10(folder: Path | None = None, seed: int = 0, n_test_per_c
     return folder
 
 
+def ensure_offline_cifar10(folder: Path | None = None) -> Path:
+    """The offline stand-in's folder, written first if it is not there."""
+    folder = Path(folder) if folder is not None else data_root() / "cifar10_offline"
+    if not (folder / BASE_FOLDER / OFFLINE_MARKER).exists():
+        make_offline_cifar10(folder)
+    return folder
+
+
 def cifar10_root(download: bool | None = None) -> tuple[Path, str]:
     """(root for :class:`CIFAR10`, "CIFAR-10" or "offline coloured digits").
 
@@ -110,7 +119,7 @@ def cifar10_root(download: bool | None = None) -> tuple[Path, str]:
         except RuntimeError:
             pass
     if download is None:
-        download = not os.environ.get("DLCOURSE_OFFLINE") and _online()
+        download = host_answers(CIFAR_HOST)
     if download:
         try:
             datasets.CIFAR10(real, train=True, download=True)
@@ -119,15 +128,4 @@ def cifar10_root(download: bool | None = None) -> tuple[Path, str]:
         except Exception as exc:  # noqa: BLE001 -- any failure: fall back, and say so
             reason = textwrap.shorten(str(exc), width=120, placeholder=" ...")
             print(f"CIFAR-10 could not be downloaded ({reason}); using the offline stand-in.")
-    offline = data_root() / "cifar10_offline"
-    if not (offline / BASE_FOLDER / OFFLINE_MARKER).exists():
-        make_offline_cifar10(offline)
-    return offline, "offline coloured digits"
-
-
-def _online(host: str = "www.cs.toronto.edu", timeout: float = 3.0) -> bool:
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
+    return ensure_offline_cifar10(), "offline coloured digits"

@@ -210,10 +210,15 @@ def find_cola(base_dir=None) -> tuple[Path, str]:
     real = data_root() / "cola_public"
     if real.is_dir() and not find_cola_problems(real):
         return real, "CoLA"
-    offline = data_root() / "cola_offline"
-    if find_cola_problems(offline):
-        make_offline_cola(offline)
-    return offline, "generated offline corpus"
+    return ensure_offline_cola(), "generated offline corpus"
+
+
+def ensure_offline_cola(folder: Path | None = None) -> Path:
+    """The generated corpus's folder, written first if it is missing or incomplete."""
+    folder = Path(folder) if folder is not None else data_root() / "cola_offline"
+    if find_cola_problems(folder):
+        make_offline_cola(folder)
+    return folder
 
 
 # ------------------------------------------------------------------------------------
