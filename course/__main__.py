@@ -12,6 +12,7 @@ VERBS = {
     "autograde": "submitted/ -> autograded/ (nbgrader autograde: intake, one sandbox per notebook, verdicts)",
     "feedback": "autograded/ -> feedback/ and grades.csv, and print the grades table",
     "book": "build the Jupyter Book into _build/html",
+    "sitecheck": "open every page of the built site in headless Chromium (math, links, images, console)",
     "publish": "assemble the public student-facing tree in public/",
     "check": "leak and drift checks",
     "execute": "run a notebook top to bottom and time it",

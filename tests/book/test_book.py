@@ -1,10 +1,9 @@
 """The course website: does it build strictly and offline, and does it show only public material?
 
-The checks of the built site share one build (figures + sphinx, about 20 s on an idle
-2-core machine); only the check that needs a second, failing build is marked slow.
-The book is built once per module into a temporary copy of the repository (with the
-instructor-only folders present and some canaries planted in them), so the exclusion
-rules are exercised for real and the working tree is left alone.
+The checks of the built site share one build (conftest.py: figures + sphinx, about 20 s
+on an idle 2-core machine, into a temporary copy of the repository with canaries planted
+in the instructor-only folders); only the check that needs a second, failing build is
+marked slow. test_site_in_browser.py opens the same build in headless Chromium.
 """
 from __future__ import annotations
 
@@ -14,8 +13,6 @@ import importlib.util
 import html as html_lib
 import re
 import shutil
-import sys
-import time
 import tomllib
 from pathlib import Path
 
@@ -23,15 +20,11 @@ import pytest
 import yaml
 
 from course import ROOT
-from course.book import BookBuildError, build, run_sphinx
+from course.book import BookBuildError, run_sphinx
+from tests.book.conftest import INSTRUCTOR_ONLY
 
 FIGURES = ROOT / "book" / "figures"
-INSTRUCTOR_ONLY = ["source", "solutions", "autograder"]
 FORBIDDEN = ["BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "MARK SCHEME"]
-# Not copied: environments, VCS, build outputs and the nbgrader working steps.
-IGNORE = shutil.ignore_patterns(".venv", ".git", "_build", "public", "submitted", "autograded",
-                                "feedback", "__pycache__", ".pytest_cache", "*.egg-info",
-                                "generated", "gradebook.db")
 
 
 def load_figure_module(name: str):
@@ -109,25 +102,7 @@ def test_gradient_norm_figure_follows_the_spectral_radius():
 
 
 # --------------------------------------------------------------------------- the built site
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    """(root of the temporary copy, its _build/html, build seconds)."""
-    root = tmp_path_factory.mktemp("book") / "repo"
-    shutil.copytree(ROOT, root, ignore=IGNORE)
-    # Canaries: instructor-only files, and a chapter that is not in the table of contents.
-    for folder in INSTRUCTOR_ONLY:
-        (root / folder).mkdir(exist_ok=True)
-        (root / folder / "canary.md").write_text(
-            f"# Canary in {folder}\n\n### BEGIN SOLUTION\nsecret_{folder} = 1\n### END SOLUTION\n")
-    (root / "book" / "draft_not_in_toc.md").write_text("# Draft\n\n=== BEGIN MARK SCHEME ===\n")
-    # Tools leave markdown in hidden folders (.pytest_cache/README.md): Sphinx must skip them.
-    (root / ".hidden_canary").mkdir()
-    (root / ".hidden_canary" / "README.md").write_text("# Hidden\n\n=== BEGIN MARK SCHEME ===\n")
-    start = time.perf_counter()
-    html = build(root)
-    seconds = time.perf_counter() - start
-    print(f"book build (figures + sphinx): {seconds:.1f} s", file=sys.stderr)
-    return root, html, seconds
+# The `site` fixture (one build per test session, shared with the browser test) is in conftest.py.
 
 
 def test_build_is_strict_fast_and_complete(site):
