@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import json
 import socket
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import threading
 import time
 import warnings
 import zipfile
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -150,7 +152,8 @@ def test_full_download_extracts_a_validated_folder(server, coco_zip, isolated_da
     assert find_coco_problems(path) == []
     out = capsys.readouterr()
     assert "100.0%" in out.out and "[####" in out.out and out.err == ""
-    assert sorted(p.name for p in isolated_data_root.iterdir()) == ["coco_captioning"]  # zip, .part gone
+    # zip and .part gone; the lock file records the zip's size and SHA-256
+    assert sorted(p.name for p in isolated_data_root.iterdir()) == ["coco_captioning", "downloads.lock.json"]
     data = load_coco_data()
     assert "Using the real COCO" in capsys.readouterr().out
     assert data["train_features"].shape == (30, 512)
@@ -254,9 +257,10 @@ def test_http_errors_and_no_server_raise_download_error(server, isolated_data_ro
 # Other datasets
 # ------------------------------------------------------------------------------------
 
-def _npz(shape=(25, 224, 224, 3)) -> bytes:
+def _npz(shape=(25, 224, 224, 3), fill=0) -> bytes:
+    """A valid imagenet_val_25 file; another ``fill`` gives other bytes of the same size."""
     buf = io.BytesIO()
-    np.savez(buf, X=np.zeros(shape, np.uint8), y=np.arange(25), label_map=np.array({0: "tench"}, dtype=object))
+    np.savez(buf, X=np.full(shape, fill, np.uint8), y=np.arange(25), label_map=np.array({0: "tench"}, dtype=object))
     return buf.getvalue()
 
 
@@ -288,6 +292,245 @@ def test_style_images_are_checked_one_by_one(server, isolated_data_root):
     path = fetch("style_images", url=server.url + "/styles/")
     assert len(server.log) == before + 1  # the three good files were kept
     assert all(image_from_url(str(path / n)).shape == (40, 48, 3) for n in names)
+
+
+# ------------------------------------------------------------------------------------
+# Verification: pinned hashes and the lock file
+# ------------------------------------------------------------------------------------
+
+IMAGENET_KEY = "imagenet_val_25/imagenet_val_25.npz"
+
+
+def _today() -> str:
+    return datetime.now(timezone.utc).date().isoformat()
+
+
+def _read_lock(root: Path) -> dict:
+    return json.loads((root / "downloads.lock.json").read_text())
+
+
+def _entries(lock: dict) -> dict:
+    return {k: v for k, v in lock.items() if not k.startswith("_")}
+
+
+def _styles_routes(server, base="/styles/", seed=0) -> list:
+    names = [f.filename for f in DATASETS["style_images"].files]
+    for i, name in enumerate(names):
+        server.routes[f"{base}{name}"] = Route(png_bytes(seed + i))
+    return names
+
+
+def test_pinned_hash_accepts_the_good_file_and_rejects_an_altered_one(server, isolated_data_root, monkeypatch,
+                                                                      capsys):
+    """With a PINNED (sha256, size), is an altered file of the same size, valid as an .npz, rejected and
+    moved aside, a truncated one rejected by its size, and the good one accepted and recorded in the lock,
+    over a stale lock entry? A hash in the registry itself takes precedence over PINNED."""
+    good, altered = _npz(), _npz(fill=7)
+    assert len(good) == len(altered) and good != altered
+    remote = DATASETS["imagenet_val_25"].files[0]
+    sha = hashlib.sha256(good).hexdigest()
+    monkeypatch.setattr(download, "PINNED", {remote.url: (sha.upper(), len(good))})
+    assert download.expected(remote) == (sha, len(good))
+    registry_hash = dataclasses.replace(remote, sha256="AB" * 32)
+    assert download.expected(registry_hash) == ("ab" * 32, None)
+    assert download.expected(DATASETS["cola"].files[0]) == (None, None)
+
+    server.routes["/altered.npz"] = Route(altered)
+    with pytest.raises(DownloadError, match="SHA-256 mismatch.*pinned in dlcourse.download"):
+        fetch("imagenet_val_25", url=server.url + "/altered.npz")
+    assert (isolated_data_root / "imagenet_val_25.npz.corrupt").read_bytes() == altered
+    assert not (isolated_data_root / "imagenet_val_25.npz").exists()
+    server.routes["/short.npz"] = Route(good[:-10])
+    with pytest.raises(DownloadError, match=f"size mismatch \\({len(good) - 10} bytes, expected {len(good)}\\)"):
+        fetch("imagenet_val_25", url=server.url + "/short.npz")
+    assert not (isolated_data_root / "imagenet_val_25.npz").exists()
+
+    stale = {"url": remote.url, "size": 1, "sha256": "0" * 64, "recorded": "2020-01-01"}
+    (isolated_data_root / "downloads.lock.json").write_text(json.dumps({IMAGENET_KEY: stale}))
+    server.routes["/good.npz"] = Route(good)
+    path = fetch("imagenet_val_25", url=server.url + "/good.npz")
+    assert path.read_bytes() == good
+    entry = _read_lock(isolated_data_root)[IMAGENET_KEY]
+    assert (entry["sha256"], entry["size"], entry["recorded"]) == (sha, len(good), _today())
+    assert capsys.readouterr().err == ""
+
+
+def test_first_download_is_recorded_and_later_downloads_must_match_it(server, isolated_data_root, capsys):
+    """Without a known hash: does the first download write the lock entry (size and SHA-256 as hashlib
+    computes them), a forced download of the same bytes pass, and a download of changed bytes (forced, or
+    after the file was lost) get rejected and moved aside with the old copy kept? Is a present copy edited
+    on disk detected and downloaded again?"""
+    first, changed = _npz(), _npz(fill=3)
+    source = server.url + "/v.npz"
+    server.routes["/v.npz"] = Route(first)
+    path = fetch("imagenet_val_25", url=source)
+    lock_file = isolated_data_root / "downloads.lock.json"
+    lock = _read_lock(isolated_data_root)
+    assert lock[IMAGENET_KEY] == {"url": DATASETS["imagenet_val_25"].files[0].url, "size": len(first),
+                                  "sha256": hashlib.sha256(first).hexdigest(), "recorded": _today(),
+                                  "downloaded_from": source}
+    assert "dlcourse.download" in lock["_comment"] and "delete its entry" in lock["_comment"]
+    text = lock_file.read_text()
+    assert text == json.dumps(lock, indent=2, sort_keys=True) + "\n"  # human-readable, stable
+    assert not [p for p in isolated_data_root.iterdir() if p.name.startswith(".")]  # no temp file left
+
+    assert fetch("imagenet_val_25", url=source, force=True) == path  # the same bytes again: accepted
+    assert lock_file.read_text() == text  # the entry (and its date) is unchanged
+
+    server.routes["/v.npz"] = Route(changed)
+    with pytest.raises(DownloadError) as info:
+        fetch("imagenet_val_25", url=source, force=True)
+    message = str(info.value)
+    assert "SHA-256 mismatch" in message and f"recorded on {_today()} in {lock_file}" in message
+    assert f'delete the entry "{IMAGENET_KEY}"' in message
+    assert (isolated_data_root / "imagenet_val_25.npz.corrupt").read_bytes() == changed
+    assert path.read_bytes() == first  # the valid copy is still there and still used
+    path.unlink()  # e.g. a new runtime whose data root (with the lock) is kept in Google Drive
+    with pytest.raises(DownloadError, match="recorded on"):
+        fetch("imagenet_val_25", url=source)
+    assert not path.exists() and lock_file.read_text() == text
+
+    server.routes["/v.npz"] = Route(first)
+    path.write_bytes(changed)  # a valid .npz, but not the file that was downloaded
+    n_requests = len(server.log)
+    assert fetch("imagenet_val_25", url=source) == path
+    assert path.read_bytes() == first and len(server.log) == n_requests + 1
+    assert (isolated_data_root / "imagenet_val_25.npz.corrupt").read_bytes() == changed
+    out = capsys.readouterr()
+    assert "differs from the hash recorded" in out.out and out.err == ""
+
+
+def test_changed_archive_is_rejected_and_the_extracted_copy_kept(server, coco_zip, isolated_data_root):
+    """Is a zip recorded at its first download, a changed zip rejected at download time (the extracted
+    folder left as it was), and accepted once its lock entry is deleted, as the error message says?"""
+    server.routes["/c.zip"] = Route(coco_zip)
+    folder = fetch("coco_captioning", url=server.url + "/c.zip")
+    key = "coco_captioning/coco_captioning.zip"
+    entry = _read_lock(isolated_data_root)[key]
+    assert (entry["sha256"], entry["size"]) == (hashlib.sha256(coco_zip).hexdigest(), len(coco_zip))
+    buf = io.BytesIO(coco_zip)
+    with zipfile.ZipFile(buf, "a") as zf:
+        zf.writestr("coco_captioning/NEWS.txt", "a new upstream release")
+    changed = buf.getvalue()
+    server.routes["/c.zip"] = Route(changed)
+    with pytest.raises(DownloadError, match=f'recorded on .*delete the entry "{key}"'):
+        fetch("coco_captioning", url=server.url + "/c.zip", force=True)
+    assert (isolated_data_root / "coco_captioning.zip.corrupt").read_bytes() == changed
+    assert find_coco_problems(folder) == [] and not (folder / "NEWS.txt").exists()
+    lock = _read_lock(isolated_data_root)
+    del lock[key]  # the instructor's way of accepting a deliberate change upstream
+    (isolated_data_root / "downloads.lock.json").write_text(json.dumps(lock))
+    fetch("coco_captioning", url=server.url + "/c.zip", force=True)
+    assert (folder / "NEWS.txt").exists()
+    assert _read_lock(isolated_data_root)[key]["sha256"] == hashlib.sha256(changed).hexdigest()
+
+
+def test_present_files_edited_on_disk_are_downloaded_again(server, isolated_data_root, capsys):
+    """For a "files" dataset, is a present file that still validates (an image) but differs from its
+    recorded hash moved aside and downloaded again, alone, and are matching files left untouched?"""
+    names = _styles_routes(server)
+    base = server.url + "/styles/"
+    folder = fetch("style_images", url=base)
+    assert sorted(_entries(_read_lock(isolated_data_root))) == sorted(f"style_images/{n}" for n in names)
+    (folder / "the_scream.jpg").write_bytes(png_bytes(42))
+    n_requests = len(server.log)
+    fetch("style_images", url=base)
+    assert [p for p, _ in server.log[n_requests:]] == ["/styles/the_scream.jpg"]
+    assert (folder / "the_scream.jpg").read_bytes() == png_bytes(1)
+    assert (folder / "the_scream.jpg.corrupt").read_bytes() == png_bytes(42)
+    n_requests = len(server.log)
+    fetch("style_images", url=base)
+    assert len(server.log) == n_requests
+    out = capsys.readouterr()
+    assert "already present" in out.out and out.err == ""
+
+
+@pytest.mark.parametrize("content", ["{ not json", "[1, 2]", b"\xff\xfe\x00garbage"])
+def test_unreadable_lock_is_reported_once_and_replaced(server, isolated_data_root, content, capsys):
+    """Does an unreadable lock file (not JSON, not an object, not text) never crash --list or a download,
+    get reported once on stdout, moved aside, and replaced by a lock with the new entry?"""
+    isolated_data_root.mkdir(parents=True)
+    lock_file = isolated_data_root / "downloads.lock.json"
+    (lock_file.write_bytes if isinstance(content, bytes) else lock_file.write_text)(content)
+    assert download.read_lock(isolated_data_root) == {}
+    assert download.main(["--list"]) == 0
+    server.routes["/v.npz"] = Route(_npz())
+    fetch("imagenet_val_25", url=server.url + "/v.npz")
+    out = capsys.readouterr()
+    assert out.out.count("cannot be read") == 1 and out.err == ""
+    corrupt = isolated_data_root / "downloads.lock.json.corrupt"
+    assert corrupt.read_bytes() == (content if isinstance(content, bytes) else content.encode())
+    assert _read_lock(isolated_data_root)[IMAGENET_KEY]["size"] == len(_npz())
+
+
+def test_malformed_lock_entry_is_ignored(server, isolated_data_root, capsys):
+    """Is a hand-edited entry without a proper hash ignored (with a note) rather than used or fatal?"""
+    isolated_data_root.mkdir(parents=True)
+    (isolated_data_root / "downloads.lock.json").write_text(json.dumps({IMAGENET_KEY: {"sha256": "xyz"}}))
+    server.routes["/v.npz"] = Route(_npz())
+    fetch("imagenet_val_25", url=server.url + "/v.npz")
+    assert _read_lock(isolated_data_root)[IMAGENET_KEY]["sha256"] == hashlib.sha256(_npz()).hexdigest()
+    out = capsys.readouterr()
+    assert f"ignoring malformed entries in {isolated_data_root / 'downloads.lock.json'}: {IMAGENET_KEY}" in out.out
+    assert out.err == ""
+
+
+def test_pin_prints_the_lock_as_lines_for_pinned(server, isolated_data_root, monkeypatch, capsys):
+    """Does --pin download what is not recorded yet and print lines that, pasted into a dict literal,
+    give {url: (sha256, size)} equal to the lock, and that then work as PINNED?"""
+    _styles_routes(server, base="/d/")
+    server.routes["/d/imagenet_val_25.npz"] = Route(_npz())
+    assert download.main(["--pin", "imagenet_val_25", "style_images", "--url", server.url + "/d/"]) == 0
+    out = capsys.readouterr()
+    assert out.err == "" and out.out.count(download.PIN_HEADER) == 1
+    block = out.out.split(download.PIN_HEADER + "\n", 1)[1]
+    namespace = {}
+    exec("PINNED = {\n" + block + "}\n", namespace)  # what the instructor does by pasting
+    lock = _entries(_read_lock(isolated_data_root))
+    assert namespace["PINNED"] == {e["url"]: (e["sha256"], e["size"]) for e in lock.values()}
+    assert len(namespace["PINNED"]) == 5
+    assert all(f"# {key}" in block for key in lock)
+
+    n_requests = len(server.log)
+    assert download.main(["--pin"]) == 0  # default: the datasets in the lock, nothing downloaded
+    assert len(server.log) == n_requests
+    assert capsys.readouterr().out.split(download.PIN_HEADER + "\n", 1)[1] == block
+
+    monkeypatch.setattr(download, "PINNED", namespace["PINNED"])
+    server.routes["/other.npz"] = Route(_npz(fill=5))
+    with pytest.raises(DownloadError, match="pinned in dlcourse.download"):
+        fetch("imagenet_val_25", dest=isolated_data_root.parent / "fresh", url=server.url + "/other.npz")
+
+
+def test_pin_without_anything_to_pin_fails_with_a_message(server, isolated_data_root, capsys):
+    """Does --pin exit with 1 and an error line when the lock is empty or the download fails, and say
+    that torchvision checks its own datasets instead of failing for them?"""
+    assert download.main(["--pin"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("error: nothing to pin") and download.PIN_HEADER not in out
+    assert download.main(["--pin", "cola", "--url", server.url + "/missing.zip"]) == 1
+    out = capsys.readouterr().out
+    assert "error: cannot pin cola" in out and "404" in out and download.PIN_HEADER not in out
+    assert download.main(["--pin", "mnist", "cifar10"]) == 0
+    out = capsys.readouterr()
+    assert out.out.count("torchvision") == 2 and "MD5" in out.out and out.err == ""
+    assert download.main(["--pin", "--offline", "cola"]) == 2
+
+
+def test_list_says_how_each_file_is_verified(server, isolated_data_root, monkeypatch, capsys):
+    """Does --list show per file: pinned, locked with the first 12 hex digits of its hash, or unverified?"""
+    starry = DATASETS["style_images"].files[0]
+    monkeypatch.setattr(download, "PINNED", {starry.url: ("ab" * 32, 123)})
+    server.routes["/v.npz"] = Route(_npz())
+    fetch("imagenet_val_25", url=server.url + "/v.npz")
+    capsys.readouterr()
+    assert download.main(["--list"]) == 0
+    lines = {line.split(":")[0].strip(): line for line in capsys.readouterr().out.splitlines()}
+    assert "starry_night.jpg: pinned abababababab" in lines["starry_night.jpg"]
+    short = hashlib.sha256(_npz()).hexdigest()[:12]
+    assert f"imagenet_val_25.npz: locked {short} (recorded {_today()})" in lines["imagenet_val_25.npz"]
+    assert "unverified" in lines["the_scream.jpg"] and "unverified" in lines["cola_public_1.1.zip"]
+    assert "(1 entries)" in lines["Lock file"]
 
 
 # ------------------------------------------------------------------------------------
@@ -323,6 +566,18 @@ def test_cli_runs_as_a_module_with_a_clean_stderr(tmp_path):
     res = subprocess.run([sys.executable, "-m", "dlcourse.download", "--bogus"], capture_output=True,
                          text=True, env=env, timeout=60)
     assert res.returncode == 2 and res.stderr == "" and "error:" in res.stdout
+
+
+def test_cli_pin_and_a_broken_lock_keep_stderr_empty(tmp_path):
+    """Do `--pin` with nothing to pin (exit 1) and `--list` over an unreadable lock print on stdout only?"""
+    env = {"DLCOURSE_DATA": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    res = subprocess.run([sys.executable, "-m", "dlcourse.download", "--pin"], capture_output=True,
+                         text=True, env=env, timeout=60)
+    assert res.returncode == 1 and res.stderr == "" and "error: nothing to pin" in res.stdout
+    (tmp_path / "downloads.lock.json").write_text("{ truncated")
+    res = subprocess.run([sys.executable, "-m", "dlcourse.download", "--list"], capture_output=True,
+                         text=True, env=env, timeout=60)
+    assert res.returncode == 0 and res.stderr == "" and "cannot be read" in res.stdout
 
 
 # ------------------------------------------------------------------------------------
