@@ -6,7 +6,9 @@
 2. sphinx: ``jupyter-book build <root> --all --warningiserror --keep-going`` with the
    jupyter-book of this environment; notebooks are rendered as released, never executed
    (``execute_notebooks: "off"`` in _config.yml), and nothing is fetched from the network;
-3. returns the folder of the site, <root>/_build/html.
+3. wheel: the helper package as a wheel in <site>/downloads/ (course/wheel.py), which
+   the setup cells install when the public repository cannot be reached;
+4. returns the folder of the site, <root>/_build/html.
 
 A warning fails the build (after Sphinx has reported all of them); the log is kept in
 <root>/_build/book.log and its tail is part of the error.
@@ -22,6 +24,7 @@ import time
 from pathlib import Path
 
 from course import ROOT
+from course import wheel as helper_wheel
 from course.config import log
 
 
@@ -102,6 +105,11 @@ def build(root: Path = ROOT, force_figures: bool = False) -> Path:
     log("book", "sphinx: jupyter-book build (warnings are errors, notebooks not executed)")
     html, sphinx_s = run_sphinx(root)
     log("book", f"sphinx done in {sphinx_s:.1f} s")
+    try:
+        wheel = helper_wheel.build(root, html)
+    except RuntimeError as exc:
+        raise BookBuildError(str(exc)) from exc
+    log("book", f"helper package: {wheel.relative_to(html)}")
     log("book", f"site: {html} (built in {time.perf_counter() - start:.1f} s)")
     return html
 

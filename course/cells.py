@@ -116,28 +116,70 @@ def write(nb, path) -> None:
 
 
 SETUP_TEMPLATE = '''\
-# Setup: run this cell first. On Colab it installs the course helper package (and the
-# data below); on your own machine it uses what is installed (pip install -e package).
+# Setup: run this cell first. Running it again, or after a runtime restart, is safe.
+# On Colab it installs the course helper package and fetches the data below; on your own
+# machine it uses what is installed (pip install -e package). To keep the data (and the
+# files the notebook writes) across Colab runtimes, mount Google Drive first (Files pane,
+# Drive button), then run this cell. Your notebook itself: File > Save a copy in Drive.
+import importlib
+import importlib.util
 import os
 import subprocess
 import sys
 
 COURSE_REPO = "https://github.com/dl-course/dl-course-public"  # written by the release step (course.toml)
 COURSE_BRANCH = "main"  # written by the release step (course.toml)
+COURSE_WHEEL = ""  # the helper package as a wheel on the course site; written by the release step
 DATASETS = {datasets!r}  # fetched on Colab; offline, the loaders fall back to bundled data
+DRIVE = "/content/drive/MyDrive"  # where Colab mounts Google Drive
+
+
+def pip_install(source):
+    # pip-install source; return None, or pip's most telling line about why it failed.
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--retries", "1",
+                          "--timeout", "20", source], capture_output=True, text=True)
+    if pip.returncode == 0:
+        importlib.invalidate_caches()
+        return None
+    lines = [line.strip(" ×│╰─>") for line in (pip.stderr + pip.stdout).splitlines() if line.strip()]
+    for mark in ("fatal:", "Failed", "ERROR:"):
+        for line in lines:
+            if line.startswith(mark):
+                return line
+    return lines[-1] if lines else f"pip exited with code {{pip.returncode}}"
+
 
 if "google.colab" in sys.modules:
-    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet",
-                           f"dlcourse @ git+{{COURSE_REPO}}@{{COURSE_BRANCH}}#subdirectory=package"])
-    for name in DATASETS:  # a failed download is not fatal: the loaders fall back to offline data
-        if subprocess.call([sys.executable, "-m", "dlcourse.download", name]) != 0:
-            print(f"Could not download {{name}}; the notebook will use the offline stand-in.")
+    if os.path.isdir(DRIVE):  # Drive is mounted: keep the data and the working folder there
+        os.environ["DLCOURSE_DATA"] = os.path.join(DRIVE, "dlcourse", "data")
+        os.makedirs(os.path.join(DRIVE, "dlcourse", "work"), exist_ok=True)
+        os.chdir(os.path.join(DRIVE, "dlcourse", "work"))
+        print(f"Google Drive is mounted: data in {{os.environ['DLCOURSE_DATA']}}, files written to {{os.getcwd()}}.")
+    else:
+        print("The data are kept in this runtime only; to keep them, mount Google Drive and run this cell again.")
+    if importlib.util.find_spec("dlcourse") is None:  # not installed yet in this runtime
+        sources = {{"the course repository": f"dlcourse @ git+{{COURSE_REPO}}@{{COURSE_BRANCH}}#subdirectory=package",
+                   "the course site": COURSE_WHEEL}}
+        failures = []
+        for where, source in sources.items():
+            why = pip_install(source) if source else "no address configured"
+            if why is None:
+                print(f"Installed the course helper package from {{where}}.")
+                break
+            failures.append(f"{{where}}: {{why}}")
+        else:
+            print("Could not install the course helper package (is this runtime online?)\\n  "
+                  + "\\n  ".join(failures))
+    if importlib.util.find_spec("dlcourse") is not None:
+        for name in DATASETS:  # a failed download is not fatal: the loaders fall back to offline data
+            if subprocess.call([sys.executable, "-m", "dlcourse.download", name]) != 0:
+                print(f"Could not download {{name}}; the notebook will use the offline stand-in.")
 
 try:
     import dlcourse
-except ImportError as exc:
-    raise ImportError("The course helper package is missing: run `pip install -e package` "
-                      "in the course repository, or run this notebook on Colab.") from exc
+except ImportError:
+    raise ImportError("The course helper package is missing: run `pip install -e package` in the "
+                      "course repository, or run this cell again on Colab once the runtime is online.") from None
 
 # While nbgrader grades a notebook it sets NBGRADER_EXECUTION: heavy cells then run a
 # shortened version, because grades come from the hidden tests, not from long training.

@@ -14,7 +14,9 @@ blocked and counted (the site must work offline). For each html page the check:
   they point into;
 - fails on images that do not decode;
 - checks that the Colab buttons open a released notebook of the public repository of
-  course.toml, on its branch, and that links to GitHub point into that repository;
+  course.toml, on its branch, and that links to GitHub point into that repository; on a
+  notebook's page, that its Colab button opens that notebook and its download button
+  gives the released notebook, byte for byte;
 - saves a screenshot of the page's first screen to ``<screenshots>/<page path>.png``.
 
 Chromium is Debian's ``chromium`` (``/usr/bin/chromium``, installed by .ci/run) or the
@@ -153,12 +155,31 @@ def _local_target(site: Path, base: str, url: str) -> tuple[Path, str] | None:
     return path, parsed.fragment
 
 
+def _check_notebook_buttons(report: PageReport, site: Path, base: str, links: list[dict], colab: str,
+                            root: Path) -> None:
+    """A released notebook's page opens that notebook in Colab and downloads the release itself."""
+    notebook = report.path.removesuffix(".html") + ".ipynb"
+    if not (root / notebook).is_file():
+        return  # not a notebook page
+    hrefs = [link["href"] for link in links]
+    if colab + notebook not in hrefs:
+        report.problems.append(f"no Colab button opening {colab + notebook}")
+    downloads = [href for href in hrefs if href.startswith(base) and href.endswith(".ipynb")]
+    if not downloads:
+        report.problems.append("no download button for the notebook")
+    for href in downloads:
+        path, _ = _local_target(site, base, href)
+        if path.is_file() and path.read_bytes() != (root / notebook).read_bytes():
+            report.problems.append(f"the download {href.removeprefix(base)} is not the released {notebook}")
+
+
 def _check_links(report: PageReport, site: Path, base: str, links: list[dict], ids_of, root: Path) -> None:
     """Local links resolve (file and anchor); Colab and GitHub links go to the public repository."""
     public = settings(root)["public"]
     repo = public["repository"].rstrip("/")
     colab = colab_prefix(repo, public["branch"])
     report.links = len(links)
+    _check_notebook_buttons(report, site, base, links, colab, root)
     for link in links:
         href = link["href"]
         if href.startswith(("mailto:", "javascript:")):

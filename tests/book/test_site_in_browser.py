@@ -63,11 +63,14 @@ def test_the_mathjax_of_the_site_is_local(site):
 
 def test_the_browser_check_reports_what_breaks_a_page(site, browser_ready, tmp_path):
     """Does the check fail on raw TeX, missing MathJax, console errors, broken links and images,
-    foreign Colab/GitHub links and requests to the network?"""
+    foreign Colab/GitHub links, requests to the network and a download that is not the release?"""
     root, html, _ = site
     broken = tmp_path / "html"
     shutil.copytree(html, broken)
     (broken / "_static" / "mathjax" / "tex-chtml-full.js").unlink()  # a site without its MathJax
+    # A notebook page whose download button would hand out the worked solution.
+    shutil.copy(root / "solutions" / "gan" / "generative_adversarial_networks.ipynb",
+                broken / "_sources" / "assignments" / "gan" / "generative_adversarial_networks.ipynb")
     (broken / "planted.html").write_text("""<!DOCTYPE html><html><head><title>planted</title>
 <script src="https://cdn.example.org/lib.js"></script></head><body>
 <p>Why divide by \\(\\sqrt{d}\\)?</p>
@@ -86,6 +89,8 @@ def test_the_browser_check_reports_what_breaks_a_page(site, browser_ready, tmp_p
                    "GitHub link https://github.com/someone/else", "console error: planted failure"]:
         assert any(needle in p for p in planted), (needle, problems)
     assert "request to the network (the site must work offline): https://cdn.example.org/lib.js" in report.problems
+    assert any(p.startswith("assignments/gan/generative_adversarial_networks.html: the download ")
+               and "is not the released" in p for p in report.problems), problems
     # Without its MathJax, a chapter's formulas stay raw TeX.
     assert any(p.startswith("book/transformer.html: ") and "MathJax did not load" in p for p in report.problems)
     assert any(p.startswith("book/transformer.html: ") and "raw TeX" in p for p in report.problems)

@@ -8,13 +8,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import zipfile
 
 import pytest
 
 from autograder.answers import stale_reasons
 from course import ROOT
+from course import wheel as helper_wheel
 from course.check import compare_answers, leak_check, scratch_copy
-from course.config import assignments
+from course.config import assignments, settings
 
 
 @pytest.fixture(scope="session")
@@ -100,6 +102,24 @@ def test_public_tree_holds_only_student_material(run):
     for private in ("source", "solutions", "autograder", "answer.key", "gradebook.db", "nbgrader_config.py"):
         assert private not in names
     assert not list(public.rglob("*.answers"))
+
+
+def test_site_serves_the_helper_wheel_that_the_setup_cells_name(run):
+    """Does the published site serve the dlcourse wheel at the address every setup cell
+    falls back to, and does the wheel hold the helper package and nothing else?"""
+    root = run[0]
+    name = helper_wheel.filename(root)
+    served = root / "public" / "site" / helper_wheel.FOLDER / name
+    url = helper_wheel.url(root)
+    assert url.startswith(settings(root)["public"]["site"]) and url.endswith(f"/{helper_wheel.FOLDER}/{name}")
+    for nb in (root / "assignments").glob("*/*.ipynb"):
+        cells = json.loads(nb.read_text())["cells"]
+        setup = next(c for c in cells if c["metadata"].get("nbgrader", {}).get("grade_id") == "setup")
+        assert f'COURSE_WHEEL = "{url}"' in "".join(setup["source"]), nb
+    with zipfile.ZipFile(served) as whl:
+        names = whl.namelist()
+    assert "dlcourse/__init__.py" in names and "dlcourse/download.py" in names
+    assert all(n.startswith(("dlcourse/", "dlcourse-")) for n in names), names
 
 
 def test_no_leaks_where_students_or_readers_look(run):
