@@ -155,8 +155,17 @@ if "google.colab" in sys.modules:
         os.makedirs(os.path.join(DRIVE, "dlcourse", "work"), exist_ok=True)
         os.chdir(os.path.join(DRIVE, "dlcourse", "work"))
         print(f"Google Drive is mounted: data in {{os.environ['DLCOURSE_DATA']}}, files written to {{os.getcwd()}}.")
-    else:
-        print("The data are kept in this runtime only; to keep them, mount Google Drive and run this cell again.")
+    else:  # not mounted (or no longer): leave nothing pointing into Drive from an earlier run
+        if os.environ.get("DLCOURSE_DATA", "").startswith(DRIVE):
+            del os.environ["DLCOURSE_DATA"]
+        try:
+            cwd = os.getcwd()
+        except FileNotFoundError:  # the working folder was in Drive, which is gone
+            cwd = DRIVE
+        if cwd.startswith(DRIVE):
+            os.chdir(os.path.dirname(os.path.dirname(DRIVE)))  # Colab's starting folder, /content
+        if DATASETS:
+            print("The data are kept in this runtime only; to keep them, mount Google Drive and run this cell again.")
     if importlib.util.find_spec("dlcourse") is None:  # not installed yet in this runtime
         sources = {{"the course repository": f"dlcourse @ git+{{COURSE_REPO}}@{{COURSE_BRANCH}}#subdirectory=package",
                    "the course site": COURSE_WHEEL}}
@@ -177,7 +186,9 @@ if "google.colab" in sys.modules:
 
 try:
     import dlcourse
-except ImportError:
+except ModuleNotFoundError as exc:
+    if exc.name != "dlcourse":
+        raise  # dlcourse is there but something it needs is not: that error says what
     raise ImportError("The course helper package is missing: run `pip install -e package` in the "
                       "course repository, or run this cell again on Colab once the runtime is online.") from None
 

@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -116,9 +117,12 @@ def secrets(root: Path = ROOT, solutions: bool = True) -> dict[str, str]:
     return {line: where for line, where in found.items() if len(line) >= MIN_LEN and line not in public}
 
 
-def text_lines(path: Path) -> list[str]:
-    """The lines a reader of ``path`` sees (notebook sources and outputs, HTML text)."""
-    raw = path.read_text(errors="replace")
+def text_lines(path: Path, raw: str | None = None) -> list[str]:
+    """The lines a reader of ``path`` sees (notebook sources and outputs, HTML text).
+
+    ``raw``: the file's text when it does not come from disk (a member of an archive).
+    """
+    raw = path.read_text(errors="replace") if raw is None else raw
     if path.suffix == ".ipynb":
         try:
             nb = json.loads(raw)
@@ -140,6 +144,27 @@ def text_lines(path: Path) -> list[str]:
     return raw.splitlines()
 
 
+ARCHIVES = {".whl", ".zip"}  # read member by member (the site serves the helper package as a wheel)
+
+
+def _documents(path: Path):
+    """(name, lines a reader sees) for ``path``, or for each text member of an archive;
+    lines is None for an answer file or the key. Binary and very large files are skipped."""
+    if path.suffix == ".answers" or path.name == "answer.key":
+        yield path, None
+    elif path.suffix in ARCHIVES:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.infolist():
+                inner = Path(member.filename)
+                if inner.suffix == ".answers" or inner.name == "answer.key":
+                    yield Path(f"{path}!{member.filename}"), None
+                elif inner.suffix in TEXT_SUFFIXES and member.file_size <= 20_000_000:
+                    raw = archive.read(member).decode("utf-8", errors="replace")
+                    yield Path(f"{path}!{member.filename}"), text_lines(inner, raw)
+    elif path.suffix in TEXT_SUFFIXES and path.stat().st_size <= 20_000_000:
+        yield path, text_lines(path)
+
+
 def scan(paths: list[Path], root: Path = ROOT, feedback: bool = False) -> list[str]:
     """Leaks found under ``paths`` (files or folders), as readable lines.
 
@@ -154,13 +179,10 @@ def scan(paths: list[Path], root: Path = ROOT, feedback: bool = False) -> list[s
     for base in paths:
         base = Path(base)
         files = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file())
-        for path in files:
-            if path.suffix == ".answers" or path.name == "answer.key":
+        for path, lines in (doc for f in files for doc in _documents(f)):
+            if lines is None:
                 problems.append(f"{path}: answer file or key")
                 continue
-            if path.suffix not in TEXT_SUFFIXES or path.stat().st_size > 20_000_000:
-                continue
-            lines = text_lines(path)
             joined = "\n".join(lines)
             if key in joined:
                 problems.append(f"{path}: contains the course answer key")

@@ -38,6 +38,9 @@ from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import sync_playwright
+
 from course import ROOT
 from course.config import log, settings
 
@@ -56,9 +59,10 @@ PAGE_TIMEOUT_MS = 30_000
 
 # In the page: wait for MathJax (if the page loads it), then report what a reader sees.
 INSPECT_JS = """
-async () => {
+async (timeoutMs) => {
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
-    await MathJax.startup.promise;
+    const late = new Promise((_, reject) => setTimeout(() => reject(new Error("MathJax did not finish")), timeoutMs));
+    await Promise.race([MathJax.startup.promise, late]);
   }
   const body = document.body.cloneNode(true);
   body.querySelectorAll('pre, code, script, style, mjx-container, .highlight').forEach(e => e.remove());
@@ -228,12 +232,15 @@ def check_page(page, site: Path, base: str, rel: str, ids_of, root: Path, screen
         page.on(event, handler)
     try:
         page.goto(base + urllib.parse.quote(rel), wait_until="load", timeout=PAGE_TIMEOUT_MS)
-        seen = page.evaluate(INSPECT_JS)
-        page.wait_for_timeout(50)  # let late console messages arrive
+        seen = page.evaluate(INSPECT_JS, PAGE_TIMEOUT_MS)
+        page.wait_for_timeout(100)  # let late console messages arrive
         if screenshots is not None:
             shot = screenshots / (rel.removesuffix(".html") + ".png")
             shot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(shot))
+    except PlaywrightError as exc:  # a page that does not load or whose check throws: report it, go on
+        report.problems.append(f"the page could not be checked: {str(exc).splitlines()[0]}")
+        return report
     finally:
         for event, handler in handlers.items():
             page.remove_listener(event, handler)
@@ -259,8 +266,6 @@ def check_page(page, site: Path, base: str, rel: str, ids_of, root: Path, screen
 
 def check_site(site: Path, root: Path = ROOT, screenshots: Path | None = None) -> SiteReport:
     """Open every html page of ``site`` in headless Chromium; return the reports."""
-    from playwright.sync_api import sync_playwright
-
     site = Path(site).resolve()
     pages = sorted(str(p.relative_to(site)) for p in site.rglob("*.html") 
                    if not str(p.relative_to(site)).startswith("_"))  # _static/: theme templates, not pages

@@ -140,7 +140,7 @@ def test_setup_cell_goes_on_offline_with_dlcourse_installed(path, colab):
     assert "Installed the course helper package" not in out and "Could not install" not in out
     for name in datasets:
         assert f"Could not download {name}; the notebook will use the offline stand-in." in out
-    assert "The data are kept in this runtime only" in out
+    assert ("The data are kept in this runtime only" in out) == bool(datasets)  # no data, no advice
     assert re.search(r"^dlcourse [\d.]+; fast grading mode: False$", out, flags=re.M)
     assert "CalledProcessError" not in out + proc.stderr
 
@@ -205,7 +205,8 @@ def test_setup_cell_falls_back_to_the_wheel_of_the_course_site(colab, colab_with
 
 
 def test_setup_cell_keeps_data_and_files_in_a_mounted_drive(colab):
-    """With Google Drive mounted first, do the data root and the working folder move into Drive?"""
+    """With Google Drive mounted first, do the data root and the working folder move into Drive,
+    and back out of it when the cell runs again after Drive is gone?"""
     base, env = colab
     drive = base / "content" / "drive"
     setup, imports = setup_and_imports(ROOT / "assignments" / "gan" / "generative_adversarial_networks.ipynb")
@@ -219,6 +220,13 @@ def test_setup_cell_keeps_data_and_files_in_a_mounted_drive(colab):
     assert f"Google Drive is mounted: data in {data}, files written to {work}." in out
     assert f"DLCOURSE_DATA {data}" in out and f"CWD {work}" in out
     assert work.is_dir()
+    # Drive unmounted (gone, with the working folder in it), then the cell run again:
+    # nothing may still point into Drive.
+    unmount = f"import shutil\nshutil.rmtree({str(drive)!r})"
+    again = run_cells(sys.executable, [mount, setup, unmount, setup], base, env, "unmounted")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "The data are kept in this runtime only" in again.stdout
+    assert "DLCOURSE_DATA \n" in again.stdout and f"CWD {base / 'content'}\n" in again.stdout
 
 
 def test_setup_cell_without_any_source_says_why_in_one_message(colab, colab_without_dlcourse):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import zipfile
 
 import nbformat
 import pytest
@@ -72,3 +73,19 @@ def test_feedback_may_hold_the_students_own_solution_but_no_hidden_material(cour
     assert scan([tmp_path], course, feedback=True) == []
     (tmp_path / "hidden.html").write_text("<pre>rng = np.random.RandomState(501)</pre>")
     assert any("RandomState(501)" in p for p in scan([tmp_path], course, feedback=True))
+
+
+def test_a_solution_line_inside_a_served_wheel_is_found(course, tmp_path):
+    """Is a solution line, or an answer file, packed into a wheel (the site serves the helper
+    package as one) reported with the member it is in?"""
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "dlcourse-0.1.0-py3-none-any.whl", "w", zipfile.ZIP_DEFLATED) as whl:
+        whl.writestr("dlcourse/__init__.py", '__version__ = "0.1.0"\n')
+        whl.writestr("dlcourse/helpers.py", "def f(x):\n    shifted = x - x.max(axis=1, keepdims=True)\n")
+        whl.writestr("dlcourse/demo.answers", b"x")
+    problems = scan([tmp_path], course)
+    assert any("dlcourse-0.1.0-py3-none-any.whl!dlcourse/helpers.py" in p and "shifted = x - x.max" in p
+               for p in problems), problems
+    assert any("whl!dlcourse/demo.answers: answer file or key" in p for p in problems), problems
+    assert not any("__init__.py" in p for p in problems)

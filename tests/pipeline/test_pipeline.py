@@ -118,8 +118,10 @@ def test_site_serves_the_helper_wheel_that_the_setup_cells_name(run):
         assert f'COURSE_WHEEL = "{url}"' in "".join(setup["source"]), nb
     with zipfile.ZipFile(served) as whl:
         names = whl.namelist()
-    assert "dlcourse/__init__.py" in names and "dlcourse/download.py" in names
     assert all(n.startswith(("dlcourse/", "dlcourse-")) for n in names), names
+    # Exactly the package's modules: none left over from an earlier build of a deleted one.
+    modules = {str(p.relative_to(root / "package")) for p in (root / "package" / "dlcourse").rglob("*.py")}
+    assert {n for n in names if n.startswith("dlcourse/")} == modules and "dlcourse/download.py" in modules
 
 
 def test_no_leaks_where_students_or_readers_look(run):
