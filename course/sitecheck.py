@@ -82,7 +82,6 @@ async (timeoutMs) => {
     hasMathJax: !!(window.MathJax && MathJax.startup),  // set by the script, not by the page's config
     links: Array.from(document.querySelectorAll('a[href]')).map(a => ({href: a.href,
         raw: a.getAttribute('href'), title: a.getAttribute('title') || a.textContent.trim()})),
-    ids: Array.from(document.querySelectorAll('[id]')).map(e => e.id),
     images: images,
   };
 }

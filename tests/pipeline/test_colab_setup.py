@@ -21,15 +21,12 @@ imports cell ran. Three runtimes:
 """
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
 import subprocess
 import sys
 import sysconfig
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import nbformat
@@ -38,6 +35,7 @@ import pytest
 from course import ROOT
 from course import wheel as helper_wheel
 from course.cells import refresh_setup_cell
+from course.sitecheck import serve
 
 RELEASES = sorted((ROOT / "assignments").glob("*/*.ipynb"))
 FAKE_COLAB = {
@@ -172,12 +170,8 @@ def site_with_wheel(tmp_path_factory):
     """The course site's downloads/ folder with the helper wheel, served on 127.0.0.1."""
     site = tmp_path_factory.mktemp("site")
     wheel = helper_wheel.build(ROOT, site)
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(site))
-    handler.log_message = lambda *a: None
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/{helper_wheel.FOLDER}/{wheel.name}"
-    server.shutdown()
+    with serve(site) as base:
+        yield f"{base}{helper_wheel.FOLDER}/{wheel.name}"
 
 
 def with_wheel(setup: str, url: str) -> str:

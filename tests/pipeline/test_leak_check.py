@@ -1,7 +1,6 @@
 """Does the leak check find what must not leak, and only that?"""
 from __future__ import annotations
 
-import shutil
 import zipfile
 
 import nbformat
