@@ -10,10 +10,11 @@
 2. each student's assignment is one task (course/task.py): plain ``nbgrader autograde``
    in a private course view, with everything that protects grading inside it
    (nbgrader_config.py: intake and quarantine, one bubblewrap sandbox per notebook,
-   verdicts against the answers). Tasks run on a local Dask cluster of N workers, an
-   existing Dask cluster (``--scheduler``) or threads (``--engine local``)
-   (course/engine.py); this process alone merges their results into the gradebook, one
-   transaction per student. The submissions are never modified.
+   verdicts against the answers). The tasks of all the assignments graded share one pool
+   (a student's whole submission is graded N notebooks at a time) and run on a local Dask
+   cluster of N workers, an existing Dask cluster (``--scheduler``) or threads
+   (``--engine local``) (course/engine.py); this process alone merges their results into
+   the gradebook, one transaction per student. The submissions are never modified.
 3. the answers are checked again after grading, what intake did is gathered into
    build/intake_report.json, and students whose grading failed are listed.
 
@@ -52,29 +53,38 @@ def autograde(root: Path = ROOT, which: list[str] | None = None, only: list[str]
     workers = workers or default_workers()
     url = db_url(root)
     deadline = int(settings(root)["grading"]["notebook_deadline"])
-    report = {}
+    plan = {}
     for assignment in todo:
         everyone = students(root, assignment)
-        who = [s for s in (only or everyone) if s in everyone]
-        if not who:
-            report[assignment] = {}
-            continue
-        timeout = deadline * max(1, len(notebooks(root, "assignments", assignment))) + 180
-        dask = engine == "dask" and workers > 1 and len(who) > 1
-        where = f"Dask at {scheduler}" if scheduler else f"{workers} {'Dask ' if dask else ''}worker(s)"
-        log("autograde", f"{assignment}: {len(who)} student(s) on {where}")
-        rows = grade_class(root, assignment, who, workers=workers, engine=engine, scheduler=scheduler,
-                           force=force, db_url=url, timeout=timeout)
-        verify_answers(root, assignment)  # grading must not have changed them
+        plan[assignment] = [s for s in (only or everyone) if s in everyone]
+    plan = {a: who for a, who in plan.items() if who}
+    count = sum(len(who) for who in plan.values())
+    # Every task of every assignment shares one pool: a student's whole submission is
+    # graded `workers` notebooks at a time. A task's timeout covers its notebooks' deadlines.
+    timeout = deadline * max([1] + [len(notebooks(root, "assignments", a)) for a in plan]) + 180
+    dask = scheduler or (engine == "dask" and workers > 1 and count > 1)
+    where = f"Dask at {scheduler}" if scheduler else f"{workers} {'Dask ' if dask else ''}worker(s)"
+    for assignment, who in plan.items():
+        log("autograde", f"{assignment}: {len(who)} student(s)")
+    if plan:
+        log("autograde", f"{count} student assignment(s) on {where}")
+    rows = grade_class(root, plan, workers=workers, engine=engine, scheduler=scheduler,
+                       force=force, db_url=url, timeout=timeout) if plan else {}
+    report = {}
+    for assignment in todo:
+        who = plan.get(assignment, [])
         report[assignment] = {}
+        if not who:
+            continue
+        verify_answers(root, assignment)  # grading must not have changed them
         for student in who:
-            row = rows.get(student, {"ok": False, "notes": ["not graded"]})
+            row = rows[assignment].get(student, {"ok": False, "notes": ["not graded"]})
             report[assignment][student] = row["notes"]
             for note in row["notes"]:
                 log("autograde", f"{student}/{assignment}: intake: {note}")
             if not row["ok"]:
                 log("autograde", f"{student}/{assignment}: GRADING FAILED (the rest of the class is still graded)")
-        failed = [s for s in who if not rows.get(s, {}).get("ok")]
+        failed = [s for s in who if not rows[assignment].get(s, {}).get("ok")]
         log("autograde", f"{assignment}: {len(who) - len(failed)} graded, {len(failed)} failed"
                          + (f": {', '.join(failed)}" if failed else ""))
     out = root / "build" / "intake_report.json"

@@ -141,29 +141,38 @@ def _run_dask(tasks, workers, scheduler, on_result, timeout):
             cluster.close()
 
 
-def grade_class(root: Path, assignment: str, students: list[str], *, workers: int = 1, engine: str = "local",
+def grade_class(root: Path, plan: dict[str, list[str]], *, workers: int = 1, engine: str = "local",
                 scheduler: str | None = None, force: bool = False, db_url: str, timeout: float | None = None,
                 log=print) -> dict:
-    """Grade ``students`` of ``assignment``; return {student: {"ok", "notes", "skipped"}}."""
+    """Grade ``plan`` = {assignment: [student, ...]}; return {assignment: {student: {"ok", "notes", "skipped"}}}.
+
+    All tasks of all assignments share one pool of workers (and one Dask cluster), so a
+    single student's whole submission is graded ``workers`` notebooks at a time too, not
+    one assignment after another. Results are merged in this process as they arrive.
+    """
     root = Path(root)
-    report = {}
-    template = template_gradebook(root, assignment, db_url)
+    report = {assignment: {} for assignment in plan}
     tasks = []
-    for student in students:
-        task = make_task(root, assignment, student, template)
-        state = state_file(root, assignment, student)
-        graded = (root / "autograded" / student / assignment).is_dir()
-        if not force and graded and state.exists() and json.loads(state.read_text()).get("key") == task["key"]:
-            old = json.loads(state.read_text())
-            report[student] = {"ok": True, "notes": old.get("notes", []), "skipped": True}
-            continue
-        tasks.append(task)
-    if report:
-        log(f"[autograde] {assignment}: {len(report)} student(s) unchanged since their last grading, skipped "
-            f"(--force regrades them)")
+    for assignment, students in plan.items():
+        template = template_gradebook(root, assignment, db_url)
+        skipped = 0
+        for student in students:
+            task = make_task(root, assignment, student, template)
+            state = state_file(root, assignment, student)
+            graded = (root / "autograded" / student / assignment).is_dir()
+            if not force and graded and state.exists() and json.loads(state.read_text()).get("key") == task["key"]:
+                old = json.loads(state.read_text())
+                report[assignment][student] = {"ok": True, "notes": old.get("notes", []), "skipped": True}
+                skipped += 1
+                continue
+            tasks.append(task)
+        if skipped:
+            log(f"[autograde] {assignment}: {skipped} student(s) unchanged since their last grading, skipped "
+                f"(--force regrades them)")
     progress = Progress(len(tasks))
 
     def on_result(result):
+        assignment = result["assignment"]
         started = time.perf_counter()
         merge_result(root, db_url, result)
         result["merge_seconds"] = round(time.perf_counter() - started, 3)
@@ -178,17 +187,18 @@ def grade_class(root: Path, assignment: str, students: list[str], *, workers: in
             failure_log.parent.mkdir(parents=True, exist_ok=True)
             failure_log.write_text(result.get("log", ""))
             result["notes"].append(f"grading failed (see {failure_log.relative_to(root)})")
-        report[result["student"]] = {"ok": result["ok"], "notes": result["notes"], "skipped": False}
+        report[assignment][result["student"]] = {"ok": result["ok"], "notes": result["notes"], "skipped": False}
         progress.update(result["ok"], f"{result['student']}/{assignment} {result['seconds']:.0f} s")
 
     try:
         run_tasks(tasks, workers, engine, scheduler, on_result, timeout)
     except KeyboardInterrupt:
         cancel_running()
-        log(f"[autograde] {assignment}: interrupted; {progress.done} of {len(tasks)} merged, none half-written")
-        for student in students:
-            staging = root / "autograded" / student / f".{assignment}.incoming"
-            shutil.rmtree(staging, ignore_errors=True)
+        log(f"[autograde] interrupted; {progress.done} of {len(tasks)} merged, none half-written")
+        for assignment, students in plan.items():
+            for student in students:
+                staging = root / "autograded" / student / f".{assignment}.incoming"
+                shutil.rmtree(staging, ignore_errors=True)
         raise
     return report
 
