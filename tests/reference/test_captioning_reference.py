@@ -21,14 +21,9 @@ from autograder.cases import all_cases
 from autograder.compare import compare_outputs
 from autograder.payload import decode_outputs, encode_outputs
 from dlcourse.gradient_check import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
-from tests.notebook_code import ROOT, load_reference
+from tests.notebook_code import ROOT
 
 NOTEBOOK = "source/captioning/captioning.ipynb"
-
-
-@pytest.fixture(scope="module")
-def ref():
-    return load_reference(NOTEBOOK)
 
 
 # ------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ too: deterministic, non-degenerate, and able to tell common mistakes from the re
 """
 from __future__ import annotations
 
-import importlib
 
 import numpy as np
 import pytest
@@ -16,19 +15,9 @@ import torch
 from torch import nn
 
 from autograder.compare import compare_outputs
-from tests.notebook_code import load_reference, run_case
+from tests.notebook_code import run_case
 
 NOTEBOOK = "source/gan/generative_adversarial_networks.ipynb"
-
-
-@pytest.fixture(scope="module")
-def ref():
-    return load_reference(NOTEBOOK)
-
-
-@pytest.fixture(scope="module")
-def cases():
-    return dict(importlib.import_module("autograder.cases.gan").CASES)
 
 
 def _log_sigmoid(s):

@@ -15,15 +15,10 @@ import torch
 from torch import nn
 
 from autograder.compare import compare_outputs
-from tests.notebook_code import load_reference, run_case
+from tests.notebook_code import run_case
 
 NOTEBOOK = "source/network_visualization/network_visualization.ipynb"
 F64 = torch.float64
-
-
-@pytest.fixture(scope="module")
-def ref():
-    return load_reference(NOTEBOOK)
 
 
 def _frozen(model):
@@ -170,13 +165,6 @@ def test_create_class_visualization_runs_and_clamps(ref):
 
 
 # ----------------------------------------------------------------- the hidden cases
-
-@pytest.fixture(scope="module")
-def cases():
-    from autograder.cases import network_visualization as module
-
-    return dict(module.CASES)
-
 
 def test_cases_are_deterministic_and_nondegenerate(ref, cases):
     """Does every case give identical outputs twice, with finite, non-trivial values?"""

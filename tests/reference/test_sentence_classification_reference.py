@@ -7,30 +7,18 @@ training against a hand-written loop, and the cases against typical mistakes.
 """
 from __future__ import annotations
 
-import importlib
 import math
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from autograder.compare import compare_outputs
-from tests.notebook_code import load_reference, run_case
+from tests.notebook_code import run_case
 
 NOTEBOOK = "source/sentence_classification/sentence_classification.ipynb"
 VOCAB = {w: i for i, w in enumerate(["<PAD>", "<UNK>", "<CLS>", "a", "b", "c", "d"])}
 SIZES = dict(hidden_dim=8, num_heads=2, dim_feedforward=10, dim_k=3, dim_v=4, dim_q=3, max_length=9)
-
-
-@pytest.fixture(scope="module")
-def ref():
-    return load_reference(NOTEBOOK)
-
-
-@pytest.fixture(scope="module")
-def cases():
-    return dict(importlib.import_module("autograder.cases.sentence_classification").CASES)
 
 
 def _randomised(ref):

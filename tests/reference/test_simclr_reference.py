@@ -8,10 +8,8 @@ must tell common mistakes from the reference.
 """
 from __future__ import annotations
 
-import importlib
 import math
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -21,16 +19,6 @@ from autograder.compare import compare_outputs
 from tests.notebook_code import load_reference, run_case
 
 NOTEBOOK = "source/simclr/simclr.ipynb"
-
-
-@pytest.fixture(scope="module")
-def ref():
-    return load_reference(NOTEBOOK)
-
-
-@pytest.fixture(scope="module")
-def cases():
-    return dict(importlib.import_module("autograder.cases.simclr").CASES)
 
 
 def nt_xent(left, right, tau):
@@ -134,7 +122,6 @@ def test_cases_pass_on_the_reference_and_catch_mistakes(ref, cases):
 
     def with_self(left, right, tau, device="cpu"):  # denominator includes m == i
         z = F.normalize(torch.cat([left, right]), dim=1)
-        n = left.shape[0]
         e = torch.exp(z @ z.T / tau)
         pos = torch.exp(torch.cat([ref["sim_positive_pairs"](left, right)] * 2) / tau)
         return torch.mean(-torch.log(pos / e.sum(1, keepdim=True)))

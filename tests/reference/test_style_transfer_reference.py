@@ -17,15 +17,10 @@ import torch
 
 from autograder.cases import style_transfer as cases_module
 from autograder.compare import compare_outputs
-from tests.notebook_code import load_reference, run_case
+from tests.notebook_code import run_case
 
 NOTEBOOK = "source/style_transfer/style_transfer.ipynb"
 F64 = torch.float64
-
-
-@pytest.fixture(scope="module")
-def ref():
-    return load_reference(NOTEBOOK)
 
 
 def _randn(seed, *shape, requires_grad=False):
@@ -239,11 +234,6 @@ def test_loop_detector_passes_the_reference(ref):
 
 
 # ----------------------------------------------------------------- the hidden cases
-
-@pytest.fixture(scope="module")
-def cases():
-    return dict(cases_module.CASES)
-
 
 def test_cases_are_deterministic_and_nondegenerate(ref, cases):
     """Does every case give identical outputs twice, with finite, non-trivial values?"""

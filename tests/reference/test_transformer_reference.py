@@ -14,15 +14,9 @@ import pytest
 import torch
 from torch import nn
 
-from tests.notebook_code import load_reference
 
 NOTEBOOK = "source/transformer_captioning/transformer_captioning.ipynb"
 F64 = torch.float64
-
-
-@pytest.fixture(scope="module")
-def ref():
-    return load_reference(NOTEBOOK)
 
 
 def _torch_mha_like(attn, E, H):

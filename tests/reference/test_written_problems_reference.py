@@ -8,7 +8,6 @@ oversized (it runs in the grader's process on untrusted data).
 """
 from __future__ import annotations
 
-import importlib
 import itertools
 import math
 
@@ -18,19 +17,9 @@ import pytest
 from autograder.compare import compare_outputs
 from dlcourse.gradient_check import eval_numerical_gradient_array
 from dlcourse.parity import running_parity, saturated_lstm, threshold_rnn
-from tests.notebook_code import load_reference, run_case
+from tests.notebook_code import run_case
 
 NOTEBOOK = "source/written_problems/written_problems.ipynb"
-
-
-@pytest.fixture(scope="module")
-def ref():
-    return load_reference(NOTEBOOK)
-
-
-@pytest.fixture(scope="module")
-def cases():
-    return dict(importlib.import_module("autograder.cases.written_problems").CASES)
 
 
 def _all_strings(max_len: int) -> list[np.ndarray]:
