@@ -28,6 +28,7 @@ from dlcourse.data import coco, load_coco_data, offline_coco
 from dlcourse.data.coco import find_coco_problems
 from dlcourse.download import DATASETS, DownloadError, RemoteFile, fetch
 from dlcourse.images import image_from_url, show_captioned_images
+from tests.net import free_port
 
 
 @dataclasses.dataclass
@@ -133,11 +134,7 @@ def png_bytes(seed=0, size=(40, 48)) -> bytes:
 
 
 def closed_port_url() -> str:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return f"http://127.0.0.1:{port}/x.png"
+    return f"http://127.0.0.1:{free_port()}/x.png"
 
 
 # ------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ import difflib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,8 @@ from course.autograde import autograde
 from course.feedback import feedback, grades
 from course.release import release
 from course.samples import make_samples
+
+from tests.net import free_port
 
 from .demo_course import make_demo_course, submit
 from .test_demo_grading import scenarios
@@ -148,12 +149,6 @@ def test_interrupt_leaves_no_half_written_grades(course, monkeypatch):
     _assert_same(_snapshot(root), serial)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _pg_bin(name: str) -> str | None:
     found = shutil.which(name)
     if found:
@@ -180,7 +175,7 @@ def postgres(tmp_path_factory):
         shutil.chown(base, "postgres")
         shutil.chown(sock, "postgres")
         prefix = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
+    port = free_port()
     subprocess.run(prefix + [initdb, "-D", str(data), "-U", "grader", "--auth=trust"], check=True,
                    capture_output=True)
     subprocess.run(prefix + [pg_ctl, "-D", str(data), "-w", "-l", str(base / "log"), "-o",

@@ -36,6 +36,7 @@ from course import ROOT
 from course import wheel as helper_wheel
 from course.cells import refresh_setup_cell
 from course.sitecheck import serve
+from tests.net import free_port
 
 RELEASES = sorted((ROOT / "assignments").glob("*/*.ipynb"))
 FAKE_COLAB = {
@@ -71,14 +72,6 @@ def setup_and_imports(path: Path) -> tuple[str, str]:
     return code[index].source, code[index + 1].source
 
 
-def closed_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # nothing listens once the socket is closed
-
-
 @pytest.fixture(scope="module")
 def colab(tmp_path_factory):
     """(folder with the stand-in google.colab, environment of a network-less runtime)."""
@@ -87,7 +80,7 @@ def colab(tmp_path_factory):
         (base / "fake" / rel).parent.mkdir(parents=True, exist_ok=True)
         (base / "fake" / rel).write_text(text)
     (base / "runner.py").write_text(RUNNER)
-    dead = f"http://127.0.0.1:{closed_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DLCOURSE_", "NBGRADER_", "PIP_"))}
     env.update({
         "PYTHONPATH": str(base / "fake"),
@@ -228,7 +221,7 @@ def test_setup_cell_without_any_source_says_why_in_one_message(colab, colab_with
     then the helper's ImportError (not a CalledProcessError), and no notebook code run?"""
     base, env = colab
     setup, imports = setup_and_imports(ROOT / "assignments" / "captioning" / "captioning.ipynb")
-    setup = with_wheel(setup, f"http://127.0.0.1:{closed_port()}/downloads/{helper_wheel.filename(ROOT)}")
+    setup = with_wheel(setup, f"http://127.0.0.1:{free_port()}/downloads/{helper_wheel.filename(ROOT)}")
     proc = run_cells(colab_without_dlcourse, [setup, imports], base, env, "nothing")
     out = proc.stdout
     assert proc.returncode == 3, out + proc.stderr
