@@ -147,16 +147,20 @@ def text_lines(path: Path, raw: str | None = None) -> list[str]:
 ARCHIVES = {".whl", ".zip"}  # read member by member (the site serves the helper package as a wheel)
 
 
+def _is_answer_file(path: Path) -> bool:
+    return path.suffix == ".answers" or path.name == "answer.key"
+
+
 def _documents(path: Path):
     """(name, lines a reader sees) for ``path``, or for each text member of an archive;
     lines is None for an answer file or the key. Binary and very large files are skipped."""
-    if path.suffix == ".answers" or path.name == "answer.key":
+    if _is_answer_file(path):
         yield path, None
     elif path.suffix in ARCHIVES:
         with zipfile.ZipFile(path) as archive:
             for member in archive.infolist():
                 inner = Path(member.filename)
-                if inner.suffix == ".answers" or inner.name == "answer.key":
+                if _is_answer_file(inner):
                     yield Path(f"{path}!{member.filename}"), None
                 elif inner.suffix in TEXT_SUFFIXES and member.file_size <= 20_000_000:
                     raw = archive.read(member).decode("utf-8", errors="replace")

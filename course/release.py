@@ -55,6 +55,7 @@ def release(root: Path = ROOT, which: list[str] | None = None, logfile: Path | N
     """Regenerate assignments/ and solutions/ for ``which`` (default: every assignment)."""
     root = Path(root)
     conf = settings(root)["public"]
+    wheel = helper_wheel.url(root)
     logfile = logfile or root / "build" / "logs" / "release.log"
     for assignment in which or assignments(root):
         for step, verb in (("assignments", "generate_assignment"), ("solutions", "generate_solution")):
@@ -66,7 +67,7 @@ def release(root: Path = ROOT, which: list[str] | None = None, logfile: Path | N
                 args.append("--CourseDirectory.student_id=''")
             run_nbgrader(root, args, logfile)
             for path in sorted(out.glob("*.ipynb")):
-                finish_notebook(path, assignment, conf["repository"], conf["branch"], helper_wheel.url(root))
+                finish_notebook(path, assignment, conf["repository"], conf["branch"], wheel)
             log("release", f"{step}/{assignment}: {len(list(out.glob('*.ipynb')))} notebook(s)")
     for step, what in WHAT.items():
         (root / step).mkdir(exist_ok=True)
