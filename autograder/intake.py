@@ -3,25 +3,35 @@
 Both run inside ``nbgrader autograde`` (nbgrader_config.py), whoever starts it:
 
 - ``quarantine_hook`` (nbgrader's ``pre_convert_hook``, before nbgrader copies a
-  student's files): symbolic links, FIFOs, devices and oversized files in the student's
-  submission folder are moved to ``build/quarantine/<student>/<assignment>/``. nbgrader
-  copies every other file of the folder into ``autograded/`` and then ``feedback/``,
-  following links, so a link to ``autograder/answer.key`` would otherwise come back to the
-  student, and a FIFO would block grading.
-- ``IntakeExporter`` (nbgrader's exporter): a submitted notebook that is missing, not a
-  regular file, too large, not JSON or not a valid notebook is graded as the untouched
-  release (zero points); nbgrader metadata dropped or duplicated by an editor is repaired
-  from the release (``autograder.repair``). The submission on disk is never changed.
+  student's files): a student or submission folder that is a link is moved to
+  ``build/quarantine/<student>/<assignment>/`` and an empty folder put in its place (the
+  notebooks are then graded as the untouched release); inside the folder, symbolic
+  links, FIFOs, devices, folders named like notebooks and oversized files are moved
+  there too. nbgrader copies every other file of the folder into ``autograded/`` and then
+  ``feedback/``, following links, so a link to ``autograder/answer.key`` would otherwise
+  come back to the student, and a FIFO would block grading. The student's own
+  ``timestamp.txt`` is moved away as well, and the collector's time
+  (``autograder.submission.collection_time``) written in its place, if there is one.
+- ``IntakeExporter`` (nbgrader's exporter): a submitted notebook that is missing, reached
+  through a link anywhere on its path, not a regular file, too large once its outputs
+  are dropped, not JSON or not a valid notebook is graded as the untouched release (zero
+  points); nbgrader metadata dropped or duplicated by an editor is repaired from the
+  release (``autograder.repair``). The submission on disk is never changed.
+
+``python -m course autograde`` reads submissions itself with
+``autograder.submission.read_folder`` (same rules) and hands nbgrader a private copy, in
+which both of these run again.
 
 What intake did is written to ``build/intake/<student>/<assignment>/<notebook>.json``
-(a list of notes), which ``python -m course autograde`` gathers into
-``build/intake_report.json``.
+(a list of notes, each one printable line), which ``python -m course autograde`` gathers
+into ``build/intake_report.json``.
 """
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
 import stat
 from pathlib import Path
 
@@ -30,38 +40,61 @@ from nbconvert.exporters import NotebookExporter
 from traitlets import Integer
 
 from autograder.repair import repair
+from autograder.submission import (
+    MAX_FILE_BYTES,
+    MAX_NOTEBOOK_BYTES,
+    MAX_RAW_NOTEBOOK_BYTES,
+    TIMESTAMP,
+    collection_time,
+    is_notebook_name,
+    safe_text,
+    strip_outputs,
+    timestamp_text,
+)
 
-MAX_NOTEBOOK_BYTES = 32 * 1024 * 1024
-MAX_FILE_BYTES = 32 * 1024 * 1024
+MIB = 1024 * 1024
 
 
 def read_submission(path: Path, release_path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES):
-    """(notebook to grade, notes) for the submitted ``path`` against ``release_path``."""
+    """(notebook to grade, notes) for the submitted ``path`` against ``release_path``.
+
+    The file is read without following a link; its outputs are dropped before the
+    ``max_bytes`` bound applies (grading makes its own outputs).
+    """
     path, release_path = Path(path), Path(release_path)
     release_nb = nbformat.read(str(release_path), as_version=4)
+    name = safe_text(path.name)
 
     def fallback(why: str):
-        return release_nb, [f"{path.name}: {why}; graded as the untouched release"]
+        return release_nb, [f"{name}: {why}; graded as the untouched release"]
 
     try:
         info = os.lstat(path)
     except FileNotFoundError:
         return fallback("missing")
     if not stat.S_ISREG(info.st_mode):
-        return fallback("not a regular file (a link or a special file)")
-    if info.st_size > max_bytes:
-        return fallback(f"larger than {max_bytes // (1024 * 1024)} MiB")
+        return fallback("not a regular file (a link, a folder or a special file)")
+    if info.st_size > MAX_RAW_NOTEBOOK_BYTES:
+        return fallback(f"larger than {MAX_RAW_NOTEBOOK_BYTES // MIB} MiB even with its outputs")
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
         with os.fdopen(fd, "rb") as f:
-            raw = f.read(max_bytes + 1)
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return fallback("not a regular file")
+            raw = f.read(MAX_RAW_NOTEBOOK_BYTES + 1)
+    except OSError as exc:
+        return fallback(f"unreadable ({exc.strerror})")
+    raw = strip_outputs(raw)
+    if len(raw) > max_bytes:
+        return fallback(f"larger than {max_bytes // MIB} MiB without its outputs")
+    try:
         nb = nbformat.convert(nbformat.reader.reads(raw.decode("utf-8")), 4)
         fix_cell_ids(nb)
         nbformat.validate(nb)
-    except Exception as exc:  # invalid JSON or UTF-8, not a notebook, wrong schema
-        reason = (str(exc).splitlines() or [""])[0][:200]
+    except Exception as exc:  # invalid JSON or UTF-8, not a notebook, wrong schema, too deep
+        reason = safe_text((str(exc).splitlines() or [""])[0], 200)
         return fallback(f"not a valid notebook ({type(exc).__name__}: {reason})")
-    notes = [f"{path.name}: {fix}" for fix in repair(nb, release_nb)]
+    notes = [f"{name}: {safe_text(fix)}" for fix in repair(nb, release_nb)]
     fix_cell_ids(nb)  # cells put back from the release may repeat an id
     return nb, notes
 
@@ -95,7 +128,7 @@ def intake_dir(root: Path, student: str, assignment: str) -> Path:
 def write_notes(root: Path, student: str, assignment: str, notebook: str, notes: list[str]) -> None:
     folder = intake_dir(root, student, assignment)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{notebook}.json").write_text(json.dumps(notes, indent=1) + "\n")
+    (folder / f"{notebook}.json").write_text(json.dumps([safe_text(n) for n in notes], indent=1) + "\n")
 
 
 def _inside(path, folder) -> bool:
@@ -103,10 +136,25 @@ def _inside(path, folder) -> bool:
     return path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
+def linked_parts(submitted: Path, path: Path) -> list[str]:
+    """The components of ``path`` below ``submitted`` that are not real folders (links, files)."""
+    submitted, path = Path(os.path.abspath(submitted)), Path(os.path.abspath(path))
+    bad, here = [], submitted
+    for part in path.relative_to(submitted).parts[:-1]:
+        here = here / part
+        try:
+            if not stat.S_ISDIR(os.lstat(here).st_mode):
+                bad.append(part)
+        except OSError:
+            bad.append(part)
+    return bad
+
+
 class IntakeExporter(NotebookExporter):
     """nbgrader's notebook exporter, reading submissions through ``read_submission``."""
 
-    max_notebook_bytes = Integer(MAX_NOTEBOOK_BYTES, help="larger submissions are not read").tag(config=True)
+    max_notebook_bytes = Integer(MAX_NOTEBOOK_BYTES,
+                                 help="larger submissions (without outputs) are not read").tag(config=True)
 
     def from_filename(self, filename, resources=None, **kw):
         coursedir = getattr(self.parent, "coursedir", None)
@@ -120,19 +168,38 @@ class IntakeExporter(NotebookExporter):
         release = release / f"{info['notebook']}.ipynb"
         if not release.exists():
             raise FileNotFoundError(f"{release} is missing: run `./course.sh release` first")
-        nb, notes = read_submission(Path(filename), release, self.max_notebook_bytes)
+        if linked_parts(Path(submitted), Path(filename)):
+            nb = nbformat.read(str(release), as_version=4)
+            notes = [f"{safe_text(Path(filename).name)}: reached through a link; graded as the untouched release"]
+        else:
+            nb, notes = read_submission(Path(filename), release, self.max_notebook_bytes)
         write_notes(coursedir.root, info["student"], info["assignment"], info["notebook"], notes)
         for note in notes:
-            self.log.warning("intake %s/%s: %s", info["student"], info["assignment"], note)
+            self.log.warning("intake %s/%s: %s", safe_text(info["student"]), info["assignment"], note)
         resources = self._init_resources(resources)
         return self.from_notebook_node(nb, resources=resources, **kw)
 
 
+def _move_out(path: Path, target: Path) -> None:
+    """Move ``path`` (never followed: a link moves as a link) to ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_symlink() or target.is_file():
+        target.unlink()
+    elif target.exists():
+        shutil.rmtree(target)
+    os.replace(path, target)
+
+
 def quarantine(folder: Path, dest: Path, max_bytes: int = MAX_FILE_BYTES) -> list[str]:
-    """Move links, special files and files over ``max_bytes`` out of ``folder``; return notes."""
+    """Move links, special files, folders named like notebooks and oversized files out of ``folder``.
+
+    Notebooks directly in ``folder`` may be up to MAX_RAW_NOTEBOOK_BYTES (their outputs
+    are dropped when they are read); other files up to ``max_bytes``. Returns notes.
+    """
     notes = []
     folder = Path(folder)
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        top = Path(dirpath) == folder
         for name in sorted(dirnames + filenames):
             path = Path(dirpath) / name
             try:
@@ -140,41 +207,89 @@ def quarantine(folder: Path, dest: Path, max_bytes: int = MAX_FILE_BYTES) -> lis
             except OSError:
                 continue
             mode = info.st_mode
-            if stat.S_ISDIR(mode):
-                continue
             why = None
-            if stat.S_ISLNK(mode):
+            bound = MAX_RAW_NOTEBOOK_BYTES if top and is_notebook_name(name) else max_bytes
+            if stat.S_ISDIR(mode):
+                if not is_notebook_name(name):
+                    continue
+                why = "a folder named like a notebook"
+                dirnames.remove(name)
+            elif stat.S_ISLNK(mode):
                 why = "a symbolic link"
             elif not stat.S_ISREG(mode):
                 why = "a special file"
-            elif info.st_size > max_bytes:
-                why = f"larger than {max_bytes // (1024 * 1024)} MiB"
+            elif info.st_size > bound:
+                why = f"larger than {bound // MIB} MiB"
             if why:
-                target = Path(dest) / path.relative_to(folder)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if target.exists() or target.is_symlink():
-                    target.unlink()
-                os.replace(path, target)
-                notes.append(f"{path.relative_to(folder)}: {why}; moved out of the submission, not graded")
+                rel = path.relative_to(folder)
+                _move_out(path, Path(dest) / rel)
+                notes.append(f"{safe_text(rel)}: {why}; moved out of the submission, not graded")
     return notes
 
 
+def _unlink_folder_links(folder: Path, dest: Path) -> list[str]:
+    """Replace a student or submission folder that is a link (or not a folder) by an empty folder."""
+    notes = []
+    for path, what in ((folder.parent, "student folder"), (folder, "submission folder")):
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            continue
+        if stat.S_ISDIR(mode):
+            continue
+        _move_out(path, dest / f"_{what.replace(' ', '_')}")
+        notes.append(f"the {what} was a link or a file; moved out, nothing in it was read "
+                     "(graded as the untouched release)")
+    folder.mkdir(parents=True, exist_ok=True)
+    return notes
+
+
+def _trusted_timestamp(root: Path, folder: Path, dest: Path, assignment: str, student: str) -> list[str]:
+    """Put the collector's time in ``timestamp.txt`` (or none), moving the student's file away."""
+    stamp = collection_time(root, assignment, student)
+    wanted = timestamp_text(stamp) if stamp else None
+    path = folder / TIMESTAMP
+    notes = []
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        info = None
+    if info is not None:
+        same = False
+        if stat.S_ISREG(info.st_mode) and wanted is not None and info.st_size < 100:
+            same = path.read_text(errors="replace").strip() == wanted
+        if not same:
+            _move_out(path, dest / TIMESTAMP)
+            notes.append(f"{TIMESTAMP}: written on the student's side; not used (the submission time comes "
+                         "from the collector's record)")
+    if wanted is not None and not path.exists():
+        path.write_text(wanted + "\n")
+    return notes
+
+
+class IntakeRefused(BaseException):
+    """The submission folder could not be made safe: nbgrader must not read it.
+
+    A BaseException, because nbgrader swallows any Exception a pre-convert hook raises
+    and would then copy the folder as it is.
+    """
+
+
 def quarantine_hook(assignment=None, student=None, notebooks=None, **_):
-    """nbgrader ``pre_convert_hook``: quarantine the folder of the notebooks being graded."""
+    """nbgrader ``pre_convert_hook``: make the folder of the notebooks being graded safe to read."""
     if not notebooks:
         return
-    folder = Path(notebooks[0]).parent
+    folder = Path(os.path.abspath(notebooks[0])).parent
     # submitted/<student>/<assignment>/<notebook>.ipynb
     student_id, assignment_id = folder.parent.name, folder.name
     root = folder.parent.parent.parent
     dest = root / "build" / "quarantine" / student_id / assignment_id
     try:
-        notes = quarantine(folder, dest)
-    except Exception as exc:  # never let a half-done quarantine pass silently
-        notes = [f"quarantine failed ({type(exc).__name__}: {exc}); every file but notebooks removed"]
-        for path in list(folder.rglob("*")):
-            if path.is_symlink() or (path.is_file() and path.suffix != ".ipynb"):
-                path.unlink()
+        notes = _unlink_folder_links(folder, dest)
+        notes += quarantine(folder, dest)
+        notes += _trusted_timestamp(root, folder, dest, assignment_id, student_id)
+    except Exception as exc:  # never let nbgrader copy a folder that may hold links
+        raise IntakeRefused(f"intake could not make {folder} safe ({type(exc).__name__}: {exc})") from exc
     if notes:
         folder_notes = intake_dir(root, student_id, assignment_id)
         folder_notes.mkdir(parents=True, exist_ok=True)

@@ -28,9 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from autograder.intake import MAX_FILE_BYTES  # intake's own bound on a submitted file
+from autograder.submission import TIMESTAMP, collected_record, collection_time, read_folder, safe_text
 
-VIEW_LINKS = ("autograder", "source", "assignments", "course")
+VIEW_LINKS = ("autograder", "assignments", "course")
 VIEW_FILES = ("nbgrader_config.py", "course.toml")
 
 
@@ -53,20 +53,13 @@ def _write_tree(folder: Path, files: dict) -> None:
 
 
 def submission_files(root: Path, assignment: str, student: str) -> dict:
-    """The submission as the task carries it. Links and special files are kept out here
-    (intake would quarantine them); they are listed so the intake report says so."""
-    folder = Path(root) / "submitted" / student / assignment
-    files, skipped = {}, []
-    for path in sorted(folder.rglob("*")):
-        rel = str(path.relative_to(folder))
-        if path.is_symlink() or (path.exists() and not (path.is_file() or path.is_dir())):
-            skipped.append(rel)
-        elif path.is_file():
-            if path.stat().st_size > MAX_FILE_BYTES:
-                skipped.append(rel)
-                continue
-            files[rel] = base64.b64encode(path.read_bytes()).decode("ascii")
-    return {"files": files, "skipped": skipped}
+    """The submission as the task carries it: regular files only, read without following
+    any link (``autograder.submission.read_folder``), notes on what was left out, and the
+    collector's submission time."""
+    folder = read_folder(Path(root) / "submitted", student, assignment)
+    stamp = collection_time(root, assignment, student)
+    return {"files": {rel: base64.b64encode(data).decode("ascii") for rel, data in folder.files.items()},
+            "notes": folder.notes, "time": stamp.isoformat() if stamp else None}
 
 
 def task_key(root: Path, assignment: str, student: str, submission: dict) -> str:
@@ -130,22 +123,50 @@ def grade_task(task: dict, timeout: float | None = None) -> dict:
     assignment, student = task["assignment"], task["student"]
     start = time.perf_counter()
     result = {"assignment": assignment, "student": student, "key": task["key"], "ok": False,
-              "notes": [f"{rel}: a link, special or oversized file; not graded" for rel in task["submission"]["skipped"]]}
-    with tempfile.TemporaryDirectory(prefix=f"dlcourse-task-{student}-") as scratch:
+              "notes": list(task["submission"]["notes"])}
+    try:
+        _grade_in_view(root, task, result, timeout)
+    except Exception as exc:  # this student's task fails; the class goes on
+        result["ok"] = False
+        result["notes"].append(safe_text(f"grading failed ({type(exc).__name__}: {exc})"))
+        result.setdefault("log", "")
+    result["seconds"] = round(time.perf_counter() - start, 2)
+    return result
+
+
+def _course_view(root: Path, view: Path, assignment: str) -> None:
+    """The course as the task's nbgrader sees it: links to what grading reads, copies of
+    the configuration, and a source folder holding only the assignment's notebooks (nbgrader
+    copies any other source file into autograded/ and from there into feedback/)."""
+    for name in VIEW_LINKS:
+        if (root / name).exists():
+            os.symlink(root / name, view / name)
+    for name in VIEW_FILES:
+        shutil.copy2(root / name, view / name)
+    (view / "source" / assignment).mkdir(parents=True)
+    for nb in sorted((root / "source" / assignment).glob("*.ipynb")):
+        shutil.copyfile(nb, view / "source" / assignment / nb.name)
+
+
+def _grade_in_view(root: Path, task: dict, result: dict, timeout: float | None) -> None:
+    assignment, student = task["assignment"], task["student"]
+    submission = task["submission"]
+    with tempfile.TemporaryDirectory(prefix="dlcourse-task-") as scratch:
         view = Path(scratch)
-        for name in VIEW_LINKS:
-            if (root / name).exists():
-                os.symlink(root / name, view / name)
-        for name in VIEW_FILES:
-            shutil.copy2(root / name, view / name)
+        _course_view(root, view, assignment)
         shutil.copy2(task["template_db"], view / "gradebook.db")
         folder = view / "submitted" / student / assignment
         folder.mkdir(parents=True)
-        _write_tree(folder, task["submission"]["files"])
-        for release_nb in sorted((root / "assignments" / assignment).glob("*.ipynb")):
-            if release_nb.name not in task["submission"]["files"]:  # nbgrader lists only present notebooks
-                shutil.copyfile(release_nb, folder / release_nb.name)
-                result["notes"].append(f"{release_nb.name}: missing; graded as the untouched release")
+        _write_tree(folder, submission["files"])
+        if submission.get("time"):  # the collector's time, for the intake hook to write
+            record = collected_record(view, assignment)
+            record.parent.mkdir(parents=True)
+            record.write_text(json.dumps({student: submission["time"]}))
+        release_names = [nb.name for nb in sorted((root / "assignments" / assignment).glob("*.ipynb"))]
+        for name in release_names:
+            if name not in submission["files"]:  # nbgrader lists only present notebooks
+                shutil.copyfile(root / "assignments" / assignment / name, folder / name)
+                result["notes"].append(f"{name}: missing; graded as the untouched release")
         env = dict(os.environ, COURSE_SKIP_PREFLIGHT="1", COURSE_GRADEBOOK_URL=f"sqlite:///{view / 'gradebook.db'}",
                    PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
         cmd = [sys.executable, "-m", "nbgrader", "autograde", assignment, f"--student={student}", "--force"]
@@ -162,13 +183,13 @@ def grade_task(task: dict, timeout: float | None = None) -> dict:
         result["log"] = log[-20000:]
         graded = view / "autograded" / student / assignment
         if graded.is_dir():
-            result["ok"] = True
-            result["autograded"] = _read_tree(graded)
+            # Only the graded notebooks, the student's own files and nbgrader's timestamp leave.
+            allowed = set(release_names) | set(submission["files"]) | {TIMESTAMP}
+            result["autograded"] = {rel: data for rel, data in _read_tree(graded).items() if rel in allowed}
             result["gradebook"] = _gradebook_rows(view / "gradebook.db", assignment, student)
+            result["ok"] = True
         for path in sorted((view / "build" / "intake" / student / assignment).glob("*.json")):
-            result["notes"] += json.loads(path.read_text())
-    result["seconds"] = round(time.perf_counter() - start, 2)
-    return result
+            result["notes"] += [safe_text(n) for n in json.loads(path.read_text())]
 
 
 def merge_result(root: Path, db_url: str, result: dict) -> None:
