@@ -1,7 +1,8 @@
 """Stage `autograde`: submitted/ -> autograded/, every notebook sandboxed, a class at a time.
 
 ``python -m course autograde [assignment ...] [--student S ...] [--workers N]
-[--scheduler ADDRESS | --engine dask] [--force]``:
+[--scheduler tls://HOST:PORT --tls-ca-file CA --tls-cert CERT --tls-key KEY | --engine local]
+[--force]``:
 
 1. preflight (course/gradebook.py): the release, the answers (checked against their
    manifest), the sandbox and the offline data are there, and the gradebook knows each
@@ -25,9 +26,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
+from autograder.submission import safe_text
 from course import ROOT
 from course.config import assignments, log, notebooks, settings
 from course.engine import default_workers, grade_class
@@ -35,15 +38,34 @@ from course.gradebook import GradingNotReady, db_url, prepare
 
 
 def students(root: Path, assignment: str) -> list[str]:
+    """Students with an entry ``submitted/<student>/<assignment>``, whatever it is.
+
+    Nothing is followed here: a student or submission folder that is a link, or a file,
+    still makes a task, whose intake reports it and grades the untouched release
+    (``autograder.submission.read_folder``). Names that are not printable as they are
+    (control characters, undecodable bytes) are reported and left out.
+    """
     sub = Path(root) / "submitted"
-    if not sub.exists():
+    if not sub.is_dir():
         return []
-    return sorted(p.name for p in sub.iterdir() if (p / assignment).is_dir() and not p.is_symlink())
+    found = []
+    for entry in sorted(os.listdir(sub)):
+        if safe_text(entry) != entry or entry.startswith("-"):
+            log("autograde", f"submitted/{safe_text(entry)}: a folder name that is not a usable student id; "
+                             "not graded (rename it)")
+            continue
+        try:
+            os.lstat(sub / entry / assignment)
+        except OSError:
+            continue
+        found.append(entry)
+    return found
 
 
 def autograde(root: Path = ROOT, which: list[str] | None = None, only: list[str] | None = None, *,
               workers: int | None = None, engine: str = "dask", scheduler: str | None = None,
-              force: bool = False) -> dict:
+              force: bool = False, tls_ca_file: str | None = None, tls_cert: str | None = None,
+              tls_key: str | None = None, insecure: bool = False) -> dict:
     """Grade every submission (or those of ``only``); return {assignment: {student: notes}}."""
     from autograder.answers import verify_answers
 
@@ -69,7 +91,8 @@ def autograde(root: Path = ROOT, which: list[str] | None = None, only: list[str]
     if plan:
         log("autograde", f"{count} student assignment(s) on {where}")
     rows = grade_class(root, plan, workers=workers, engine=engine, scheduler=scheduler,
-                       force=force, db_url=url, timeout=timeout) if plan else {}
+                       force=force, db_url=url, timeout=timeout, tls_ca_file=tls_ca_file, tls_cert=tls_cert,
+                       tls_key=tls_key, insecure=insecure) if plan else {}
     report = {}
     for assignment in todo:
         who = plan.get(assignment, [])
@@ -81,7 +104,7 @@ def autograde(root: Path = ROOT, which: list[str] | None = None, only: list[str]
             row = rows[assignment].get(student, {"ok": False, "notes": ["not graded"]})
             report[assignment][student] = row["notes"]
             for note in row["notes"]:
-                log("autograde", f"{student}/{assignment}: intake: {note}")
+                log("autograde", f"{student}/{assignment}: intake: {safe_text(note)}")
             if not row["ok"]:
                 log("autograde", f"{student}/{assignment}: GRADING FAILED (the rest of the class is still graded)")
         failed = [s for s in who if not rows[assignment].get(s, {}).get("ok")]
@@ -104,12 +127,33 @@ def main(argv: list[str]) -> int:
                         help=f"students graded at once (default: the number of cores, {default_workers()})")
     parser.add_argument("--engine", choices=["dask", "local"], default="dask",
                         help="dask: a local Dask cluster of --workers processes (default); local: threads here")
-    parser.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:8786)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="address of an existing Dask scheduler, tls://HOST:8786, reached with the --tls-* "
+                             "files (a plain tcp:// one only with --insecure)")
+    parser.add_argument("--tls-ca-file", metavar="PEM",
+                        help="with --scheduler: the CA certificate that signed the cluster's certificates")
+    parser.add_argument("--tls-cert", metavar="PEM", help="with --scheduler: this client's certificate")
+    parser.add_argument("--tls-key", metavar="PEM",
+                        help="with --scheduler: this client's private key (if not in --tls-cert)")
+    parser.add_argument("--insecure", action="store_true",
+                        help="with --scheduler: allow a plain tcp:// scheduler (no authentication: whoever "
+                             "reaches its port runs code as the grader)")
     parser.add_argument("--force", action="store_true", help="regrade students whose submission is unchanged")
     args = parser.parse_args(argv)
+    tls = {"tls_ca_file": args.tls_ca_file, "tls_cert": args.tls_cert, "tls_key": args.tls_key}
+    if args.scheduler:
+        from course.engine import SchedulerNotSecure, scheduler_security
+
+        try:  # before anything runs: a plain scheduler or unusable TLS files stop here
+            scheduler_security(args.scheduler, insecure=args.insecure, **tls)
+        except SchedulerNotSecure as exc:
+            parser.error(str(exc))
+    elif any(tls.values()) or args.insecure:
+        parser.error("--tls-ca-file, --tls-cert, --tls-key and --insecure go with --scheduler; "
+                     "the local cluster makes its own TLS credentials for each run")
     try:
         autograde(ROOT, args.assignment or None, args.student, workers=args.workers, engine=args.engine,
-                  scheduler=args.scheduler, force=args.force)
+                  scheduler=args.scheduler, force=args.force, insecure=args.insecure, **tls)
     except GradingNotReady as exc:
         log("autograde", f"grading cannot start: {exc}")
         return 2

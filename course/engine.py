@@ -3,14 +3,23 @@
 Engines:
 - ``dask`` (the default): Dask distributed, one task = one student's assignment. With
   ``--workers N`` (default: the number of cores) a local cluster of N single-threaded
-  worker processes; with ``--scheduler ADDRESS`` an existing cluster, whose workers need
-  the private course repository at the same path (``task["root"]``) and this environment;
+  worker processes on 127.0.0.1 that speaks only TLS with credentials made for the run
+  (``local_security``: a fresh key and certificate, in memory only), so no other user of
+  the machine can connect to it and run code as the grader; with ``--scheduler ADDRESS``
+  an existing cluster, reached over TLS with the instructor's files (``scheduler_security``:
+  a plain ``tcp://`` scheduler is refused unless ``insecure``), whose workers need the
+  private course repository at the same path (``task["root"]``) and this environment;
 - ``local`` (``--engine local``, and whenever one worker is asked for): threads in this
   process, each running one task at a time (a task is an nbgrader process with its own
   sandboxed kernel, so threads are enough); no cluster to start.
 
 Whatever the engine, only this process writes the gradebook (``merge_result``: one
 transaction per task), so SQLite never sees two writers and PostgreSQL one per class.
+
+No single submission stops the class: an exception in a task (in the worker, a lost
+worker after the retries, a malformed result), in its merge or in writing its state or
+failure log ends only that student's task, reported as failed (a note naming the error,
+its log in ``build/logs/failed/``); the rest of the class is graded and merged.
 
 Resumable: after a task is merged its key (submission, answers manifest, release and
 configuration hashes; ``course.task.task_key``) is stored in
@@ -23,9 +32,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import ssl
 import sys
+import tempfile
 import time
+import traceback
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from pathlib import Path
 
 from course.task import cancel_running, grade_task, make_task, merge_result
@@ -91,77 +104,246 @@ class Progress:
         self.stream.flush()
 
 
+class SchedulerNotSecure(ValueError):
+    """An external scheduler that would be reached without TLS, or TLS files that cannot be used."""
+
+
+def local_security():
+    """Credentials for one run's local cluster: a fresh self-signed key and certificate
+    (distributed's ``Security.temporary()``), in memory only, required for every connection
+    (scheduler, workers, nannies, clients): a client without them cannot connect."""
+    from distributed import Security
+
+    return Security.temporary()
+
+
+def scheduler_security(address: str, *, tls_ca_file: str | None = None, tls_cert: str | None = None,
+                       tls_key: str | None = None, insecure: bool = False):
+    """The ``Security`` to reach an existing scheduler at ``address``, or None (``insecure`` plain TCP).
+
+    ``tls://`` addresses need a CA and a client certificate (and key): the files given, or
+    Dask's own configuration (``distributed.comm.tls.ca-file``, ``.client.cert``,
+    ``.client.key``); they are loaded here, so a wrong file stops the run before it starts.
+    Any other address (``tcp://``, or none) is refused unless ``insecure``: a plain scheduler
+    lets whoever reaches its port run code as the grader.
+    """
+    from distributed import Security
+
+    scheme = address.split("://", 1)[0].lower() if "://" in address else "tcp"
+    given = {name: value for name, value in (("tls_ca_file", tls_ca_file), ("tls_client_cert", tls_cert),
+                                             ("tls_client_key", tls_key)) if value}
+    if scheme != "tls":
+        if given:
+            raise SchedulerNotSecure(f"--tls-ca-file, --tls-cert and --tls-key are for a tls:// scheduler; "
+                                     f"{address} is not one (tls://HOST:8786)")
+        if insecure:
+            return None
+        raise SchedulerNotSecure(
+            f"refusing the {scheme}:// scheduler {address}: a plain Dask scheduler has no authentication, so "
+            f"anyone who can reach its port can run code as the grader and read every submission and grade. "
+            f"Use a TLS scheduler: --scheduler tls://HOST:8786 --tls-ca-file ca.pem --tls-cert client.pem "
+            f"--tls-key client-key.pem (docs/GRADING_AT_SCALE.md), or pass --insecure if only trusted users "
+            f"can reach it")
+    security = Security(require_encryption=True, **given)
+    missing = [flag for flag, value in (("--tls-ca-file", security.tls_ca_file),
+                                        ("--tls-cert", security.tls_client_cert)) if not value]
+    if missing:
+        raise SchedulerNotSecure(f"the TLS scheduler {address} needs {' and '.join(missing)} (the CA that signed "
+                                 f"the cluster's certificates, this client's certificate and --tls-key), or "
+                                 f"distributed.comm.tls.ca-file / client.cert / client.key in Dask's configuration")
+    try:
+        security.get_connection_args("client")  # loads the CA, the certificate and the key now
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise SchedulerNotSecure(f"cannot use the TLS files for {address}: {describe(exc)}") from exc
+    return security
+
+
+@contextmanager
+def dask_client(workers: int, scheduler: str | None = None, security=None):
+    """A Dask client: to ``scheduler`` with ``security``, or to a new local cluster of
+    ``workers`` single-threaded processes that listens only on 127.0.0.1, only TLS, with
+    ``local_security()`` credentials (the client's ``security`` holds them), and keeps its
+    scratch space (spilled data) in a private 0700 folder removed at the end."""
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        client = Client(scheduler, security=security)
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    import dask
+
+    security = local_security()
+    scratch = tempfile.mkdtemp(prefix="dlcourse-dask-")  # 0700: not a shared /tmp/dask-scratch-space
+    cluster = None
+    try:
+        # No HTTP routes: the scheduler and workers still open an HTTP port on 127.0.0.1, plain
+        # and open to every local user, whose default pages show task names (students) and logs.
+        with dask.config.set({"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}):
+            cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
+                                   host="127.0.0.1", protocol="tls://", security=security,
+                                   dashboard_address=None, local_directory=scratch,
+                                   scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})  # not :8787
+        client = Client(cluster, security=security)
+        try:
+            yield client
+        finally:
+            client.close()
+    finally:
+        if cluster is not None:
+            cluster.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def describe(exc: BaseException) -> str:
+    """``TypeName: short message`` of an exception, for a report note."""
+    text = " ".join(str(exc).split())
+    if len(text) > 200:
+        text = text[:197] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def failed_result(task: dict, stage: str, exc: BaseException, seconds: float = 0.0) -> dict:
+    """The result of a task that raised (``stage``: where): failed, with the error and its traceback."""
+    return {"assignment": task["assignment"], "student": task["student"], "key": task.get("key"), "ok": False,
+            "notes": [f"grading failed in {stage}: {describe(exc)}"],
+            "log": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+            "seconds": round(seconds, 2)}
+
+
+def _outcome(task: dict, future, started: float) -> dict:
+    """The result of a finished future (thread or Dask) of ``task``; an error becomes a failed result.
+    KeyboardInterrupt still stops the run."""
+    try:
+        result = future.result()
+        if not (isinstance(result, dict) and result.get("assignment") == task["assignment"]
+                and result.get("student") == task["student"] and isinstance(result.get("notes"), list)):
+            raise TypeError(f"the task returned {type(result).__name__}, not the result of "
+                            f"{task['student']}/{task['assignment']}")
+        return result
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # the task's own error, KilledWorker, CancelledError, a lost connection
+        return failed_result(task, "the grading task", exc, time.perf_counter() - started)
+
+
 def run_tasks(tasks: list[dict], workers: int, engine: str = "local", scheduler: str | None = None,
-              on_result=None, timeout: float | None = None) -> None:
-    """Run ``tasks`` on ``workers`` and call ``on_result(result)`` in this thread for each."""
-    if scheduler or (engine == "dask" and workers > 1 and len(tasks) > 1):
-        return _run_dask(tasks, workers, scheduler, on_result, timeout)
+              on_result=None, timeout: float | None = None, *, security=None, insecure: bool = False) -> None:
+    """Run ``tasks`` on ``workers`` and call ``on_result(result)`` in this thread for each.
+
+    A task that raises gives a failed result (``failed_result``) instead of stopping the run.
+    ``scheduler`` is reached with ``security`` (default: ``scheduler_security(scheduler,
+    insecure=insecure)``, which refuses a plain tcp:// scheduler unless ``insecure``).
+    """
+    if scheduler:
+        if security is None:
+            security = scheduler_security(scheduler, insecure=insecure)
+        return _run_dask(tasks, workers, scheduler, security, on_result, timeout)
+    if engine == "dask" and workers > 1 and len(tasks) > 1:
+        return _run_dask(tasks, workers, None, None, on_result, timeout)
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
-    pending = set()
+    pending = {}
     queue = list(tasks)
     try:
         while queue or pending:
             while queue and len(pending) < max(1, workers):
-                pending.add(pool.submit(grade_task, queue.pop(0), timeout))
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                task = queue.pop(0)
+                pending[pool.submit(grade_task, task, timeout)] = (task, time.perf_counter())
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                on_result(future.result())
+                task, started = pending.pop(future)
+                on_result(_outcome(task, future, started))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _run_dask(tasks, workers, scheduler, on_result, timeout):
-    from dask.distributed import Client, LocalCluster, as_completed
+def _run_dask(tasks, workers, scheduler, security, on_result, timeout):
+    from dask.distributed import as_completed
 
-    cluster = None
-    if scheduler:
-        client = Client(scheduler)
-    else:
-        cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
-                               dashboard_address=None)
-        client = Client(cluster)
-    try:
-        # A bounded number of tasks in flight: a task carries its submission's bytes, and
-        # the scheduler should not hold a whole course's submissions at once.
-        slots = max(1, len(client.scheduler_info().get("workers", {})) or workers) * 4
+    with dask_client(workers, scheduler, security) as client:
+        # One task in flight per worker thread (counted again as tasks finish, so workers that
+        # join later are used): a task carries its submission's bytes, so the scheduler never
+        # holds a whole course's submissions; and a task waits here, not in a worker's queue, so
+        # a worker that dies under one task (a crash, the memory limit) takes no other task
+        # with it (a death counts against every task the worker holds, and more than
+        # distributed.scheduler.allowed-failures of them fail a task as KilledWorker).
         queue = list(tasks)
+        owner = {}  # in flight: future key -> (task, submitted at)
+        running = as_completed()
 
-        def submit(task):
-            return client.submit(grade_task, task, timeout, pure=False, retries=2,  # retried if a worker is lost
-                                 key=f"grade-{task['assignment']}-{task['student']}-{time.time_ns()}")
+        def capacity() -> int:
+            try:
+                return max(1, sum(client.nthreads().values()) or workers)
+            except Exception:
+                return max(1, workers)
 
-        running = as_completed([submit(queue.pop(0)) for _ in range(min(slots, len(queue)))])
+        def top_up():
+            target = capacity()
+            while queue and len(owner) < target:
+                task = queue.pop(0)
+                try:
+                    # retries: a task that raises runs twice more (a worker dying under it is
+                    # allowed-failures' business). Either way only this student fails in the end.
+                    future = client.submit(grade_task, task, timeout, pure=False, retries=2,
+                                           key=f"grade-{task['assignment']}-{task['student']}-{time.time_ns()}")
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:
+                    on_result(failed_result(task, "submitting the grading task", exc))
+                    continue
+                owner[future.key] = (task, time.perf_counter())
+                running.add(future)
+
+        top_up()
         for future in running:
-            on_result(future.result())
-            if queue:
-                running.add(submit(queue.pop(0)))
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+            task, started = owner.pop(future.key)
+            result = _outcome(task, future, started)
+            future.release()
+            top_up()  # the next task starts before this one is merged
+            on_result(result)
 
 
 def grade_class(root: Path, plan: dict[str, list[str]], *, workers: int = 1, engine: str = "local",
                 scheduler: str | None = None, force: bool = False, db_url: str, timeout: float | None = None,
-                log=print) -> dict:
+                log=print, tls_ca_file: str | None = None, tls_cert: str | None = None, tls_key: str | None = None,
+                insecure: bool = False) -> dict:
     """Grade ``plan`` = {assignment: [student, ...]}; return {assignment: {student: {"ok", "notes", "skipped"}}}.
 
     All tasks of all assignments share one pool of workers (and one Dask cluster), so a
     single student's whole submission is graded ``workers`` notebooks at a time too, not
     one assignment after another. Results are merged in this process as they arrive.
+    An external ``scheduler`` is reached over TLS with the ``tls_*`` files (or Dask's
+    configuration); a plain tcp:// one is refused, before anything else, unless ``insecure``.
+    Whatever fails in one student's task or merge is that student's failure, in the report.
     """
     root = Path(root)
+    security = None
+    if scheduler:
+        security = scheduler_security(scheduler, tls_ca_file=tls_ca_file, tls_cert=tls_cert, tls_key=tls_key,
+                                      insecure=insecure)
     report = {assignment: {} for assignment in plan}
-    tasks = []
+    tasks, unreadable = [], []
     for assignment, students in plan.items():
         template = template_gradebook(root, assignment, db_url)
         skipped = 0
         for student in students:
-            task = make_task(root, assignment, student, template)
+            try:
+                task = make_task(root, assignment, student, template)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # an unreadable submission: that student's failure
+                unreadable.append(failed_result({"assignment": assignment, "student": student},
+                                                "reading the submission", exc))
+                continue
             state = state_file(root, assignment, student)
             graded = (root / "autograded" / student / assignment).is_dir()
-            if not force and graded and state.exists() and json.loads(state.read_text()).get("key") == task["key"]:
-                old = json.loads(state.read_text())
+            try:
+                old = json.loads(state.read_text()) if graded and state.exists() else None
+            except (OSError, ValueError):
+                old = None  # an unreadable state file: grade again
+            if not force and isinstance(old, dict) and old.get("key") == task["key"]:
                 report[assignment][student] = {"ok": True, "notes": old.get("notes", []), "skipped": True}
                 skipped += 1
                 continue
@@ -169,29 +351,58 @@ def grade_class(root: Path, plan: dict[str, list[str]], *, workers: int = 1, eng
         if skipped:
             log(f"[autograde] {assignment}: {skipped} student(s) unchanged since their last grading, skipped "
                 f"(--force regrades them)")
-    progress = Progress(len(tasks))
+    progress = Progress(len(tasks) + len(unreadable))
 
-    def on_result(result):
-        assignment = result["assignment"]
+    def merge(result):
+        """Merge one result and record its state; any error here is that student's failure."""
+        assignment, student = result["assignment"], result["student"]
+        state = state_file(root, assignment, student)
+        state.unlink(missing_ok=True)  # until this merge is complete, a re-run grades the student again
         started = time.perf_counter()
         merge_result(root, db_url, result)
         result["merge_seconds"] = round(time.perf_counter() - started, 3)
-        state = state_file(root, assignment, result["student"])
-        state.parent.mkdir(parents=True, exist_ok=True)
         if result["ok"]:
+            state.parent.mkdir(parents=True, exist_ok=True)
             state.write_text(json.dumps({"key": result["key"], "notes": result["notes"], "seconds": result["seconds"],
                                          "merge_seconds": result["merge_seconds"]}) + "\n")
-        else:
-            state.unlink(missing_ok=True)
-            failure_log = root / "build" / "logs" / "failed" / f"{assignment}-{result['student']}.log"
-            failure_log.parent.mkdir(parents=True, exist_ok=True)
-            failure_log.write_text(result.get("log", ""))
-            result["notes"].append(f"grading failed (see {failure_log.relative_to(root)})")
-        report[assignment][result["student"]] = {"ok": result["ok"], "notes": result["notes"], "skipped": False}
-        progress.update(result["ok"], f"{result['student']}/{assignment} {result['seconds']:.0f} s")
+
+    def on_result(result):
+        assignment, student = result["assignment"], result["student"]
+        result.setdefault("notes", [])
+        try:
+            merge(result)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            result["ok"] = False
+            result["notes"].append(f"grading failed in its merge: {describe(exc)}")
+            result["log"] = (result.get("log") or "") + "\n--- merge ---\n" + "".join(
+                traceback.format_exception(type(exc), exc, exc.__traceback__))
+            shutil.rmtree(root / "autograded" / student / f".{assignment}.incoming", ignore_errors=True)
+            try:
+                state_file(root, assignment, student).unlink(missing_ok=True)
+            except OSError:
+                pass
+        if not result["ok"]:
+            failure_log = root / "build" / "logs" / "failed" / f"{assignment}-{student}.log"
+            try:
+                failure_log.parent.mkdir(parents=True, exist_ok=True)
+                failure_log.write_text(result.get("log") or "")
+                result["notes"].append(f"grading failed (see {failure_log.relative_to(root)})")
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:
+                result["notes"].append(f"grading failed (its log could not be written to "
+                                       f"{failure_log.relative_to(root)}: {describe(exc)})")
+        report[assignment][student] = {"ok": bool(result["ok"]), "notes": result["notes"], "skipped": False}
+        seconds = result.get("seconds")
+        progress.update(bool(result["ok"]), f"{student}/{assignment} "
+                        f"{seconds if isinstance(seconds, (int, float)) else 0:.0f} s")
 
     try:
-        run_tasks(tasks, workers, engine, scheduler, on_result, timeout)
+        for result in unreadable:
+            on_result(result)
+        run_tasks(tasks, workers, engine, scheduler, on_result, timeout, security=security, insecure=insecure)
     except KeyboardInterrupt:
         cancel_running()
         log(f"[autograde] interrupted; {progress.done} of {len(tasks)} merged, none half-written")

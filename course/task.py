@@ -212,7 +212,8 @@ def merge_result(root: Path, db_url: str, result: dict) -> None:
     with open_gradebook(db_url) as gb:
         gb.update_or_create_student(student)
         stamp = datetime.fromisoformat(rows["timestamp"]) if rows.get("timestamp") else None
-        sub = gb.update_or_create_submission(assignment, student, **({"timestamp": stamp} if stamp else {}))
+        # The collector's time or none: a time left by an earlier grading never survives a regrade.
+        sub = gb.update_or_create_submission(assignment, student, timestamp=stamp)
         for nb in sub.notebooks:
             got = rows["notebooks"].get(nb.name)
             if got is None:
