@@ -2,6 +2,11 @@
 
 Verdict messages name the output and the size of the error, never the expected values
 or the hidden inputs, because they are shown to students in feedback.
+
+Nothing a student's outputs hold can make ``compare_outputs`` raise: they go through
+``autograder.untrusted`` (only int64 and float64 arrays of bounded size come out), and
+any other failure while comparing, a case's ``derive`` included, becomes a failed
+Verdict for that case alone.
 """
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import numpy as np
 
 from autograder.cases import Case
 from autograder.payload import to_array
+from autograder.untrusted import PayloadError, graded_outputs
 
 
 def rel_error(x: np.ndarray, y: np.ndarray) -> float:
@@ -19,7 +25,8 @@ def rel_error(x: np.ndarray, y: np.ndarray) -> float:
     y = np.asarray(y, dtype=np.float64)
     if x.size == 0:
         return 0.0
-    return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
+    with np.errstate(all="ignore"):  # inf - inf, inf / inf: NaN, which fails every tolerance
+        return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
 
 @dataclasses.dataclass
@@ -34,18 +41,47 @@ class Verdict:
         return f"{self.case_id}: " + "; ".join(self.problems)
 
 
+def _names(names) -> str:
+    shown = sorted(names)[:5]
+    return str(shown)[:300] + (" ..." if len(names) > 5 else "")
+
+
 def compare_outputs(case: Case, case_id: str, student: dict, answer: dict) -> Verdict:
     """Check every stored output of ``case`` against the student's outputs.
 
     A case with ``derive`` compares derived outputs: both sides are passed through it
-    here, in the grader's process.
+    here, in the grader's process. Never raises: see the module doc.
     """
+    try:
+        return _compare(case, case_id, student, answer)
+    except Exception as exc:  # a bug or an unforeseen input: this case fails, grading goes on
+        return Verdict(case_id, False, [f"could not be judged ({type(exc).__name__})"])
+
+
+def _derived(case: Case, outputs: dict) -> dict:
+    derived = case.derive(outputs)
+    if not isinstance(derived, dict):
+        raise TypeError("derive must return a dict")
+    return graded_outputs({k: to_array(v) for k, v in derived.items()})
+
+
+def _compare(case: Case, case_id: str, student: dict, answer: dict) -> Verdict:
+    answer = graded_outputs(answer)  # the sealed answers: trusted, but held to the same form
+    try:
+        student = graded_outputs(student)
+    except PayloadError as exc:
+        return Verdict(case_id, False, [f"result could not be read ({exc})"])
     if case.derive is not None:
-        answer = {k: to_array(v) for k, v in case.derive(answer).items()}
+        extra = set(student) - set(answer)
+        if extra:  # the case emits exactly the answer's names: anything else was forged
+            return Verdict(case_id, False, [f"unexpected outputs {_names(extra)}"])
+        answer = _derived(case, answer)
         try:
-            student = {k: to_array(v) for k, v in case.derive(student).items()}
-        except Exception as exc:  # the student's outputs are untrusted data: any failure fails the case
+            student = _derived(case, student)
+        except ValueError as exc:  # derive's own refusal (its contract): says what was wrong
             return Verdict(case_id, False, [f"outputs could not be used: {str(exc)[:200]}"])
+        except Exception as exc:  # anything else may quote hidden inputs: its name only
+            return Verdict(case_id, False, [f"outputs could not be used ({type(exc).__name__})"])
     problems = []
     for name, expected in answer.items():
         if name not in student:
@@ -55,9 +91,11 @@ def compare_outputs(case: Case, case_id: str, student: dict, answer: dict) -> Ve
         if got.shape != expected.shape:
             problems.append(f"output '{name}' has shape {tuple(got.shape)}, expected another shape")
             continue
-        if expected.dtype.kind in "iub":
-            if got.dtype.kind not in "iub" or not np.array_equal(got, expected):
-                wrong = int(np.sum(got != expected)) if got.dtype.kind in "iubf" else got.size
+        if expected.dtype.kind == "i":
+            if got.dtype.kind != "i":
+                problems.append(f"output '{name}' holds floating-point numbers, expected integers")
+            elif not np.array_equal(got, expected):
+                wrong = int(np.count_nonzero(got != expected))
                 problems.append(f"output '{name}' differs in {wrong} of {expected.size} entries")
             continue
         if not np.all(np.isfinite(got)):
@@ -67,7 +105,7 @@ def compare_outputs(case: Case, case_id: str, student: dict, answer: dict) -> Ve
         tol = case.tolerance(name)
         if not err <= tol:
             problems.append(f"output '{name}' is wrong (relative error {err:.1e} > {tol:.0e})")
-    extra = sorted(set(student) - set(answer))
+    extra = set(student) - set(answer)
     if extra:
-        problems.append(f"unexpected outputs {extra}")
+        problems.append(f"unexpected outputs {_names(extra)}")
     return Verdict(case_id, not problems, problems)

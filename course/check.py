@@ -54,6 +54,7 @@ def split_regions(source: str, solutions: bool = True) -> tuple[list[str], list[
     secret unless ``solutions`` is False, when they are neither)."""
     public, secret, inside = [], [], None
     regions = REGIONS if solutions else REGIONS[1:]
+    solution_lines = _solution_lines(source) if not solutions else set()
     for line in source.splitlines():
         if inside is None:
             if not solutions and ("BEGIN SOLUTION" in line or "END SOLUTION" in line):
@@ -69,7 +70,7 @@ def split_regions(source: str, solutions: bool = True) -> tuple[list[str], list[
         else:
             secret.append(line)
     if not solutions:  # lines of solution regions are neither public nor secret
-        public = [x for x in public if x not in _solution_lines(source)]
+        public = [x for x in public if x not in solution_lines]
     return public, secret
 
 
@@ -126,22 +127,72 @@ def text_lines(path: Path, raw: str | None = None) -> list[str]:
     if path.suffix == ".ipynb":
         try:
             nb = json.loads(raw)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             return raw.splitlines()
+        if not isinstance(nb, dict) or not isinstance(nb.get("cells", []), list):
+            return raw.splitlines()  # JSON, but not a notebook: searched as text
         chunks = []
         for cell in nb.get("cells", []):
-            src = cell.get("source", "")
-            chunks.append("".join(src) if isinstance(src, list) else src)
-            for out in cell.get("outputs", []):
-                text = out.get("text", "")
-                chunks.append("".join(text) if isinstance(text, list) else text)
-                for value in out.get("data", {}).values():
-                    chunks.append("".join(value) if isinstance(value, list) else json.dumps(value))
-                chunks.extend(out.get("traceback", []))
+            if not isinstance(cell, dict):
+                chunks.append(_text(cell))
+                continue
+            chunks.append(_text(cell.get("source", "")))
+            outputs = cell.get("outputs", [])
+            for out in outputs if isinstance(outputs, list) else [outputs]:
+                if not isinstance(out, dict):
+                    chunks.append(_text(out))
+                    continue
+                chunks.append(_text(out.get("text", "")))
+                data = out.get("data", {})
+                for value in data.values() if isinstance(data, dict) else [data]:
+                    chunks.append(_text(value) if isinstance(value, list) else _json(value))
+                traceback = out.get("traceback", [])
+                chunks.extend(_text(x) for x in (traceback if isinstance(traceback, list) else [traceback]))
         raw = "\n".join(chunks)
     elif path.suffix in (".html", ".htm"):
-        raw = html.unescape(re.sub(r"<[^>]+>", "", raw))
+        raw = html.unescape(strip_tags(raw))
     return raw.splitlines()
+
+
+def _text(value) -> str:
+    """A notebook field as text: strings as they are, lists of strings joined, else JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(x, str) for x in value):
+        return "".join(value)
+    return _json(value)
+
+
+def _json(value) -> str:
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        return str(value)
+
+
+def strip_tags(raw: str) -> str:
+    """``re.sub(r"<[^>]+>", "", raw)``, in linear time.
+
+    That regular expression is quadratic on text with many ``<`` and no ``>`` after them
+    (each ``<`` scans to the end). Same result: a ``<`` starts a tag that ends at the next
+    ``>``, unless that ``>`` follows it at once; when no ``>`` follows, nothing more is a tag.
+    """
+    out, pos = [], 0
+    while True:
+        start = raw.find("<", pos)
+        if start == -1:
+            break
+        end = raw.find(">", start + 1)
+        if end == -1:
+            break
+        if end == start + 1:  # "<>": not a tag; the search goes on after the "<"
+            out.append(raw[pos:start + 1])
+            pos = start + 1
+            continue
+        out.append(raw[pos:start])
+        pos = end + 1
+    out.append(raw[pos:])
+    return "".join(out)
 
 
 ARCHIVES = {".whl", ".zip"}  # read member by member (the site serves the helper package as a wheel)
@@ -382,7 +433,9 @@ def paraphrases(root: Path = ROOT, readers: list[tuple[str, str]] | None = None)
         sents = _sentences(text)
         for k in range(len(sents)):
             joined = " ".join(sents[k:k + 2])
-            passages.append((where, joined, _content(_words(joined))))
+            pcontent = _content(_words(joined))
+            if len(pcontent) >= CONTAINMENT * MIN_CONTENT:  # fewer content words can never hold enough
+                passages.append((where, joined, pcontent))
     public_shingles: dict = {}
     for where, text in readers:
         words = _words(text)

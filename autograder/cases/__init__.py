@@ -25,7 +25,13 @@ emits what the student chose, and ``derive(outputs) -> {name: value}`` turns it 
 checkable outputs (for instance, the predictions of those weights on hidden inputs).
 ``derive`` runs in the grader's process, on the student's outputs and on the stored
 reference outputs alike, so patching anything in the kernel cannot change its result.
-It must reject malformed or oversized outputs with ``ValueError``.
+What it receives has passed ``autograder.untrusted``: a dict of the answer's output names
+(an extra name fails the case before ``derive`` runs; a missing one is for ``derive`` to
+refuse) to int64 or float64 arrays of bounded size, which may still hold any shape, NaN
+or infinity. It must reject outputs it cannot use with ``ValueError``, whose message is
+shown to the student (so it must not quote hidden inputs); any other exception fails the
+case too, named by its type only. ``tests/pipeline/test_payload_properties.py`` feeds
+every ``derive`` hostile outputs.
 """
 from __future__ import annotations
 
