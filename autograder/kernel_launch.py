@@ -7,7 +7,10 @@ privileges, and the sandbox has none, so no student code can undo them.
 
 ``$COURSE_SANDBOX_LIMITS`` is ``name=value`` pairs separated by commas, values in the
 unit of ``resource.setrlimit`` (bytes, seconds or a count), for example
-``RLIMIT_DATA=6442450944,RLIMIT_NPROC=256``.
+``RLIMIT_DATA=6442450944,RLIMIT_NPROC=256``. These are per process; the limits on the
+kernel's whole process tree (memory with shared memory and tmpfs counted, processes, CPU
+weight) are its cgroup's (``autograder.cgroups``), which it entered before bubblewrap
+started. Without cgroups ("rlimits only") the list includes ``RLIMIT_AS``.
 """
 from __future__ import annotations
 

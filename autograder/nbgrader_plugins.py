@@ -35,13 +35,16 @@ from nbclient.util import ensure_async, run_sync
 from nbconvert.preprocessors import Preprocessor
 from nbgrader.preprocessors import Execute
 from nbformat.notebooknode import NotebookNode
+from nbformat.v4 import output_from_msg
 from traitlets import Bool, Integer
 
 from autograder.answers import AnswersInvalid, load_answers, verify_answers
 from autograder.cases import get_case
 from autograder.compare import Verdict, compare_outputs
-from autograder.payload import MIME, decode_outputs
+from autograder.payload import MIME
+from autograder.regions import HIDDEN_TESTS, MARK_SCHEME, strip_regions
 from autograder.sandbox import SandboxKernelManager
+from autograder.untrusted import PayloadError, decode_payload
 
 PROBE_CALL = re.compile(r"""probe\(\s*["']([\w./-]+)["']""")
 
@@ -63,42 +66,58 @@ def _error(ename: str, evalue: str) -> NotebookNode:
 def _crash_reason(errors: list) -> str:
     """The student's own error, short: its name and message, never a traceback."""
     first = errors[0]
+    ename = str(first.get("ename", "Error"))[:100]
     evalue = str(first.get("evalue", ""))
     evalue = evalue if len(evalue) <= 200 else evalue[:200] + "..."
-    return f"{first.get('ename', 'Error')}: {evalue}"
+    return f"{ename}: {evalue}"
+
+
+def _outputs(cell) -> list:
+    """The cell's outputs that are dicts (anything else came from nowhere sensible)."""
+    outs = cell.get("outputs", [])
+    return [o for o in outs if isinstance(o, dict)] if isinstance(outs, list) else []
+
+
+def _judge_case(case_id: str, found: list, errors: list, answers: dict) -> Verdict:
+    if errors and not found:
+        return Verdict(case_id, False, [f"did not run (the cell raised {_crash_reason(errors)})"])
+    if len(found) != 1:
+        return Verdict(case_id, False, [f"expected one result, got {len(found)}"])
+    if case_id not in answers:
+        return Verdict(case_id, False, ["no stored answer (instructor: run `./course.sh answers`)"])
+    try:
+        student = decode_payload(found[0], case_id)
+    except PayloadError as exc:  # malformed payload: forged or corrupted
+        return Verdict(case_id, False, [f"result could not be read ({exc})"])
+    return compare_outputs(get_case(case_id), case_id, student, answers[case_id])
 
 
 def judge_cell(cell, answers: dict) -> list[Verdict]:
-    """Replace every output of one test cell by the grader's verdict; return the verdicts."""
+    """Replace every output of one test cell by the grader's verdict; return the verdicts.
+
+    Payloads are hostile data (``autograder.untrusted``): whatever they hold, judging one
+    case ends in a Verdict for that case, never in an exception that would fail the
+    whole notebook. Messages never show expected values or hidden inputs.
+    """
     wanted = probed_cases(cell.source)
     payloads: dict = {}
     errors = []
-    for out in cell.get("outputs", []):
+    for out in _outputs(cell):
         kind = out.get("output_type")
-        if kind in ("display_data", "execute_result") and MIME in out.get("data", {}):
-            data = out["data"][MIME]
-            key = data.get("case") if isinstance(data, dict) else None
-            payloads.setdefault(key if isinstance(key, str) else None, []).append(data)
+        data = out.get("data")
+        if kind in ("display_data", "execute_result") and isinstance(data, dict) and MIME in data:
+            payload = data[MIME]
+            key = payload.get("case") if isinstance(payload, dict) else None
+            payloads.setdefault(key if isinstance(key, str) else None, []).append(payload)
         elif kind == "error":
             errors.append(out)
     verdicts = []
     for case_id in wanted:
-        found = payloads.get(case_id, [])
-        if errors and not found:
-            verdicts.append(Verdict(case_id, False, [f"did not run (the cell raised {_crash_reason(errors)})"]))
-            continue
-        if len(found) != 1:
-            verdicts.append(Verdict(case_id, False, [f"expected one result, got {len(found)}"]))
-            continue
-        if case_id not in answers:
-            verdicts.append(Verdict(case_id, False, ["no stored answer (instructor: run `./course.sh answers`)"]))
-            continue
         try:
-            student = decode_outputs(found[0]["outputs"])
-        except Exception:  # malformed payload: forged or corrupted
-            verdicts.append(Verdict(case_id, False, ["result could not be read"]))
-            continue
-        verdicts.append(compare_outputs(get_case(case_id), case_id, student, answers[case_id]))
+            verdict = _judge_case(case_id, payloads.get(case_id, []), errors, answers)
+        except Exception as exc:  # a bug or an unforeseen payload: this case fails, nothing else
+            verdict = Verdict(case_id, False, [f"could not be judged ({type(exc).__name__})"])
+        verdicts.append(verdict)
     failed = [v for v in verdicts if not v.passed]
     if errors and not failed:
         failed_text = f"the cell raised {_crash_reason(errors)}"
@@ -113,7 +132,7 @@ def judge_cell(cell, answers: dict) -> list[Verdict]:
 
 def judge_plain_test_cell(cell) -> None:
     """A graded test cell without a probe passes when it raised nothing; only that is kept."""
-    errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    errors = [o for o in _outputs(cell) if o.get("output_type") == "error"]
     if errors:
         cell.outputs = [_error("TestFailed", f"the cell raised {_crash_reason(errors)}")]
     else:
@@ -251,22 +270,109 @@ class SandboxedExecute(Execute):
             self._finished.append(index)
 
     # -- output cap ------------------------------------------------------------------
+    # Every message that adds or replaces output counts against the cell's cap: new outputs
+    # (``output``); display updates, which nbclient applies in place to every output shown
+    # earlier with the same display_id, in any cell (``_update_display_id``); widget state,
+    # which nbclient keeps for the notebook (``handle_comm_msg``). Probe payloads in graded
+    # test cells (up to 16 per cell, 8 MiB each) are never cut, and only they.
+    def _kept_payload(self, outs, content, size, cell_index) -> bool:
+        data = content.get("data")
+        if not (isinstance(data, dict) and MIME in data) or size > 8 * 1024 * 1024:
+            return False
+        cells = self.nb.cells if self.nb is not None else []
+        if not (0 <= cell_index < len(cells) and is_test_cell(cells[cell_index])):
+            return False
+        return sum(1 for o in outs if isinstance(o.get("data"), dict) and MIME in o["data"]) < 16
+
+    def _cut(self, outs, cell_index) -> None:
+        """Mark the cell's output as cut (once, with a note); later output is dropped."""
+        if self._out_bytes.get(cell_index, 0) <= self.output_cap:
+            self._out_bytes[cell_index] = self.output_cap + 1
+            outs.append(NotebookNode(output_type="stream", name="stdout", text=(
+                f"\n[output cut: grading keeps at most {self.output_cap} bytes of output per cell]\n")))
+
     def output(self, outs, msg, display_id, cell_index):
+        if not isinstance(display_id, str):
+            display_id = None  # a forged, unhashable display_id would crash nbclient
         used = self._out_bytes.get(cell_index, 0)
         content = msg.get("content", {})
         size = _output_bytes(content)
-        is_payload = MIME in content.get("data", {}) if isinstance(content.get("data"), dict) else False
-        if is_payload and size <= 8 * 1024 * 1024 and sum(
-                1 for o in outs if MIME in o.get("data", {})) < 16:
+        if self._kept_payload(outs, content, size, cell_index):
             return super().output(outs, msg, display_id, cell_index)  # probe results are never cut
         if used + size > self.output_cap:
-            if used <= self.output_cap:
-                self._out_bytes[cell_index] = self.output_cap + 1
-                outs.append(NotebookNode(output_type="stream", name="stdout", text=(
-                    f"\n[output cut: grading keeps at most {self.output_cap} bytes of output per cell]\n")))
+            self._cut(outs, cell_index)
             return None
         self._out_bytes[cell_index] = used + size
         return super().output(outs, msg, display_id, cell_index)
+
+    def _update_display_id(self, display_id, msg):
+        """nbclient's display update (the data of every output shown with ``display_id`` is
+        replaced), capped: in a cell whose outputs would pass the cap, or that is already cut,
+        the updated outputs say they were cut instead. Probe payloads are never replaced, and
+        an update never makes one."""
+        places = self._display_id_map.get(display_id) if isinstance(display_id, str) else None
+        if not places:
+            return None
+        if msg["header"]["msg_type"] == "update_display_data":
+            msg["header"]["msg_type"] = "display_data"
+        try:
+            out = output_from_msg(msg)
+        except ValueError:
+            self.log.error(f"unhandled iopub msg: {msg['msg_type']}")
+            return None
+        new = NotebookNode(data=out["data"], metadata=out["metadata"])
+        new_size = _shown_bytes(new)
+        stub = NotebookNode(data={"text/plain": f"[output cut: grading keeps at most {self.output_cap} bytes "
+                                                f"of output per cell]"}, metadata={})
+        for cell_index, indices in places.items():
+            if not 0 <= cell_index < len(self.nb.cells):
+                continue
+            cell = self.nb.cells[cell_index]
+            outputs = cell.get("outputs", [])
+            test = is_test_cell(cell)
+            targets = [i for i in indices if 0 <= i < len(outputs)
+                       and not (test and MIME in (outputs[i].get("data") or {}))]
+            if not targets:
+                continue
+            used = self._out_bytes.get(cell_index, 0)
+            before = sum(_shown_bytes(outputs[i]) for i in targets)
+            after = used - before + len(targets) * new_size
+            chosen = new
+            if used > self.output_cap or after > self.output_cap or (test and MIME in new.data):
+                chosen = stub
+                after = used - before + len(targets) * _shown_bytes(stub)
+            for i in targets:
+                outputs[i]["data"] = chosen["data"]
+                outputs[i]["metadata"] = chosen["metadata"]
+            self._out_bytes[cell_index] = max(0, after)
+            if chosen is stub:
+                self._cut(outputs, cell_index)
+        return None
+
+    def handle_comm_msg(self, outs, msg, cell_index):
+        """Widget state (kept by nbclient for the notebook's metadata) within one cap for the notebook."""
+        content = msg.get("content", {})
+        data = content.get("data")
+        if self.store_widget_state and isinstance(data, dict) and "state" in data:
+            comm_id = content.get("comm_id")
+            if not isinstance(comm_id, str) or not isinstance(data["state"], dict):
+                return None  # not widget state nbclient could keep (it would crash on it)
+            kept = self._out_bytes.setdefault("widgets", {})  # comm_id -> (state bytes, buffer bytes)
+            state = {**self.widget_state.get(comm_id, {}), **data["state"]}
+            buffers = kept.get(comm_id, (0, 0))[1] + 2 * sum(
+                len(b) for b in (msg.get("buffers") or []) if hasattr(b, "__len__"))  # base64 in the notebook
+            size = (len(json.dumps(state, default=str)), buffers)
+            others = sum(a + b for key, (a, b) in kept.items() if key != comm_id)
+            if others + sum(size) > self.output_cap:
+                self._cut(outs, cell_index)
+                return None
+            kept[comm_id] = size
+        return super().handle_comm_msg(outs, msg, cell_index)
+
+
+def _shown_bytes(out) -> int:
+    """Size of what a display update replaces: an output's data and metadata."""
+    return len(json.dumps({"data": out.get("data"), "metadata": out.get("metadata")}, default=str))
 
 
 class CompareWithAnswers(Preprocessor):
@@ -307,23 +413,37 @@ def _course_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-HIDDEN = re.compile(r"^[^\n]*BEGIN HIDDEN TESTS.*?END HIDDEN TESTS[^\n]*$\n?", re.S | re.M)
-MARK_SCHEME = re.compile(r"^[^\n]*BEGIN MARK SCHEME.*?END MARK SCHEME[^\n]*$\n?", re.S | re.M)
-
-
 class HideHiddenTests(Preprocessor):
-    """Feedback step: strip hidden tests, mark schemes and tracebacks (see module doc)."""
+    """Feedback step: strip hidden tests, mark schemes and tracebacks (see module doc).
+
+    Every cell's source is scanned (``autograder.regions``, linear time), whatever its
+    type or metadata: task cells hold mark schemes, test cells hidden tests, and a student
+    may paste either marker anywhere. In a test cell each hidden-test region becomes
+    HIDDEN_NOTE; elsewhere a region leaves nothing. An unterminated BEGIN hides the rest
+    of the cell.
+    """
 
     enabled = Bool(True)
     output_cap = Integer(64 * 1024, help="bytes of output kept per cell (stated in feedback)").tag(config=True)
+    HIDDEN_NOTE = "# (hidden tests ran here)"
+
+    @classmethod
+    def hide_regions(cls, cell) -> None:
+        source = cell.get("source", "")
+        if isinstance(source, list):
+            source = "".join(x for x in source if isinstance(x, str))
+        elif not isinstance(source, str):
+            source = ""
+        if is_test_cell(cell):
+            source = strip_regions(source, (HIDDEN_TESTS, MARK_SCHEME),
+                                   {HIDDEN_TESTS: cls.HIDDEN_NOTE}).rstrip("\n")
+        else:
+            source = strip_regions(source, (HIDDEN_TESTS, MARK_SCHEME))
+        cell.source = source
 
     def preprocess(self, nb, resources):
         for cell in nb.cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if meta.get("task") or cell.cell_type == "markdown":
-                cell.source = MARK_SCHEME.sub("", cell.source)
-            if is_test_cell(cell):
-                cell.source = HIDDEN.sub("# (hidden tests ran here)\n", cell.source).rstrip("\n")
+            self.hide_regions(cell)
             if cell.cell_type != "code":
                 continue
             kept, used = [], 0

@@ -10,7 +10,9 @@ What a grading kernel sees and may do (the threat model is in docs/INSTRUCTORS.m
   grading code (``probe``, ``payload``, ``cases``: copied, never the answers or the key) at
   ``/grader``; the helper package and the course data read-only; as working folder a
   private, size-capped tmpfs holding a copy of the one notebook being graded and the
-  files the assignment ships; a private, size-capped ``/tmp``. Nothing else of the course:
+  files the assignment ships (the notebook as the student saw it: ``autograder.kernel_notebook``
+  puts back the release's locked cells, so no hidden test or mark scheme is in it); a
+  private, size-capped ``/tmp``. Nothing else of the course:
   not ``autograder/answers``, the key, ``solutions/``, ``source/``, the gradebook or any
   other student's files;
 - no network (its own network namespace with only a loopback device); the grader talks
@@ -23,10 +25,20 @@ What a grading kernel sees and may do (the threat model is in docs/INSTRUCTORS.m
   kernel; its own PID
   namespace (it cannot see or signal the grader or other kernels), session (no
   terminal) and IPC namespace;
-- resource limits (course.toml ``[grading]``): memory, processes, file size, CPU time
-  and open files, set before the first student line runs (``autograder.kernel_launch``);
+- resource limits (course.toml ``[grading]``), in two layers. Per kernel, enforced by the
+  Linux kernel on its whole process tree (``autograder.cgroups``): its own cgroup with a
+  memory limit that counts shared memory and tmpfs files, a process limit and a CPU
+  weight, entered before bubblewrap starts. Per process (``autograder.kernel_launch``,
+  before the first student line): file size, CPU time, open files, heap (RLIMIT_DATA:
+  a MemoryError in the cell rather than a dead kernel) and processes of the uid. Where
+  no cgroup can be written ("rlimits only") RLIMIT_AS is added (twice the memory limit:
+  libraries such as torch reserve gigabytes of address space they never use);
+- a read-only root: the only writable places are its tmpfs ``/tmp``, working folder and
+  ``/dev/shm`` (private, each capped at ``kernel_tmp_mib``) and the IPC folder;
 - when the kernel is shut down or its grader dies, bubblewrap's PID 1 dies and the kernel
-  takes every process it started with it; the scratch folder is deleted.
+  takes every process it started with it; whatever is left in its cgroup is killed and
+  the cgroup removed; the scratch folder is deleted (``autograder.rmtree``: any depth,
+  links never followed) and a folder that cannot be deleted is logged as an error.
 
 Interrupts are sent as messages on the control channel (the kernel process is not a
 child of the grader); ``autograder.nbgrader_plugins.SandboxedExecute`` kills and
@@ -34,6 +46,7 @@ restarts a kernel that ignores them.
 """
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import importlib.util
 import os
@@ -43,6 +56,7 @@ import stat
 import sys
 import tempfile
 import tomllib
+import weakref
 from pathlib import Path
 
 import zmq
@@ -50,6 +64,10 @@ import zmq.asyncio
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import ensure_async
 from traitlets import Unicode
+
+from autograder import cgroups
+from autograder.kernel_notebook import kernel_copy
+from autograder.rmtree import remove_tree
 
 AUTOGRADER = Path(__file__).resolve().parent
 COURSE_ROOT = AUTOGRADER.parent
@@ -68,18 +86,26 @@ class SandboxUnavailable(RuntimeError):
 class Limits:
     """Resource limits of one grading kernel (course.toml ``[grading]``)."""
 
-    memory_mib: int = 6144  # RLIMIT_DATA: heap and anonymous mappings
-    processes: int = 256  # RLIMIT_NPROC: processes and threads of the sandbox user
+    memory_mib: int = 6144  # the kernel's cgroup (all its processes, shared memory, tmpfs); RLIMIT_DATA
+    processes: int = 256  # the cgroup's pids.max; RLIMIT_NPROC: processes and threads of the sandbox user
     file_mib: int = 256  # RLIMIT_FSIZE: largest file it may write
     open_files: int = 1024  # RLIMIT_NOFILE
     cpu_seconds: int = 900  # RLIMIT_CPU: CPU time of each process
-    tmp_mib: int = 512  # size of each of its tmpfs (/tmp, working folder)
+    tmp_mib: int = 512  # size of each of its tmpfs (/tmp, working folder, /dev/shm)
+    cpu_weight: int = 100  # the cgroup's CPU weight (cgroup v2 scale, 1-10000; the same for every kernel)
 
-    def rlimits(self) -> str:
+    def rlimits(self, mode: str = cgroups.RLIMITS) -> str:
+        """``$COURSE_SANDBOX_LIMITS`` for ``mode`` (``autograder.cgroups``: the per-kernel layer)."""
         mib = 1024 * 1024
+        limits = [f"RLIMIT_DATA={self.memory_mib * mib}"]
+        if mode == cgroups.RLIMITS:
+            # no cgroup counts shared memory: bound the address space (see the module doc)
+            limits.append(f"RLIMIT_AS={max(2 * self.memory_mib, self.memory_mib + 1024) * mib}")
+        if mode == cgroups.RLIMITS or os.geteuid() == 0:
+            # as an ordinary user every kernel has the grader's uid: pids.max is the per-kernel limit
+            limits.append(f"RLIMIT_NPROC={self.processes}")
         return ",".join([
-            f"RLIMIT_DATA={self.memory_mib * mib}",
-            f"RLIMIT_NPROC={self.processes}",
+            *limits,
             f"RLIMIT_FSIZE={self.file_mib * mib}",
             f"RLIMIT_NOFILE={self.open_files}",
             f"RLIMIT_CPU={self.cpu_seconds}",
@@ -101,6 +127,7 @@ def limits_from_settings(settings: dict) -> Limits:
         file_mib=int(settings.get("kernel_file_mib", Limits.file_mib)),
         cpu_seconds=int(settings.get("kernel_cpu_seconds", deadline + 60)),
         tmp_mib=int(settings.get("kernel_tmp_mib", Limits.tmp_mib)),
+        cpu_weight=int(settings.get("kernel_cpu_weight", Limits.cpu_weight)),
     )
 
 
@@ -150,17 +177,44 @@ def _drop_root(uid: int = NOBODY) -> list[str]:
             "--inh-caps=-all", "--bounding-set=-all", "--"]
 
 
-def check_sandbox() -> None:
-    """Start a trivial sandbox once; raise SandboxUnavailable with the reason if it fails."""
+def check_sandbox() -> str:
+    """Start a trivial sandbox once, the way a kernel starts (in a fresh cgroup when the
+    machine has them); return the limits mode in use, described ("cgroup v1 (memory, pids,
+    cpu, freezer under ...)"). Raise SandboxUnavailable with the reason if it fails."""
     import subprocess
 
-    cmd = [bwrap_path(), *_isolation_args(), "--proc", "/proc", "--dev", "/dev",
-           "--perms", "1777", "--tmpfs", "/tmp", *_with_parents(_system_binds()), "--",
+    support = cgroups.detect(refresh=True)
+    group = None
+    if support.usable:
+        cgroups.sweep_stale(support)
+        try:
+            group = cgroups.KernelCgroup.create(support, memory_bytes=512 * 1024 * 1024, pids=64)
+        except cgroups.CgroupError as exc:
+            support = cgroups.Support(cgroups.RLIMITS, f"{support.mode} found but unusable: {exc.strerror or exc}")
+    if not support.usable and cgroups.setting() == "require":
+        raise SandboxUnavailable(f"${cgroups.ENV}=require, but no cgroup can be used here: {support.detail}")
+    size = str(64 * 1024 * 1024)
+    cmd = [*(group.command_prefix() if group else []), bwrap_path(), *_isolation_args(),
+           "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", size, "--tmpfs", "/dev/shm",
+           "--perms", "1777", "--size", size, "--tmpfs", "/tmp", *_with_parents(_system_binds()),
+           "--remount-ro", "/dev", "--remount-ro", "/", "--",
            *_drop_root(), sys.executable, "-c", "print('ok')"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        entered = group.memory_peak() if group else None
+    finally:
+        problems = group.remove() if group else []
+    off = f"(${cgroups.ENV}=off grades with rlimits only)"
+    if group is not None and proc.returncode == 125:  # the shim could not enter the cgroup
+        raise SandboxUnavailable(f"{support.mode}: a process cannot enter its cgroup here {off}: "
+                                 f"{proc.stderr.strip()[:300]}")
     if proc.returncode != 0 or proc.stdout.strip() != "ok":
         raise SandboxUnavailable("bubblewrap cannot create a sandbox here (user namespaces "
                                  f"disabled?): {proc.stderr.strip()[:300]}")
+    if problems or entered == 0:
+        why = "; ".join(problems) or "the sandbox did not run in its cgroup"
+        raise SandboxUnavailable(f"{support.mode}: {why} {off}")
+    return support.describe()
 
 
 def _system_binds() -> list[str]:
@@ -223,7 +277,7 @@ def kernel_side_code(dest: Path, root: Path = COURSE_ROOT) -> Path:
     return Path(dest)
 
 
-def sandbox_env(limits: Limits) -> dict:
+def sandbox_env(limits: Limits, mode: str = cgroups.RLIMITS) -> dict:
     """The whole environment of a grading kernel (nothing is inherited from the grader)."""
     return {
         "PATH": os.path.dirname(sys.executable) + ":/usr/local/bin:/usr/bin:/bin",
@@ -243,23 +297,29 @@ def sandbox_env(limits: Limits) -> dict:
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
         "LANG": "C.UTF-8",
-        "COURSE_SANDBOX_LIMITS": limits.rlimits(),
+        "COURSE_SANDBOX_LIMITS": limits.rlimits(mode),
     }
 
 
 def sandbox_command(inner: list[str], *, scratch: Path, grader_code: Path, workdir_files: list[Path],
-                    limits: Limits, uid: int = NOBODY) -> list[str]:
+                    limits: Limits, uid: int = NOBODY, mode: str = cgroups.RLIMITS) -> list[str]:
     """The bubblewrap command line that runs ``inner`` in a sandbox (see module doc).
 
     ``scratch`` (grader-owned) holds the connection file and the IPC socket folder;
     ``workdir_files`` (the grader's copy of the notebook, the files the assignment ships)
     are mounted read-only into the working folder, which is otherwise a private tmpfs.
+    ``mode``: the limits mode (``autograder.cgroups``) the kernel runs under; the cgroup
+    itself is entered by a prefix of this command (``KernelCgroup.command_prefix``).
     """
     size = str(limits.tmp_mib * 1024 * 1024)
     args = [bwrap_path(), *_isolation_args(), "--clearenv"]
-    for key, value in sandbox_env(limits).items():
+    for key, value in sandbox_env(limits, mode).items():
         args += ["--setenv", key, value]
+    # bubblewrap's --dev makes /dev a tmpfs (uncapped, and the sandbox user's own when it is
+    # not root) with a bare /dev/shm folder: /dev/shm becomes a private capped tmpfs, and
+    # /dev and the root itself (another uncapped tmpfs holding the mount points) read-only.
     args += ["--proc", "/proc", "--dev", "/dev",
+             "--perms", "1777", "--size", size, "--tmpfs", "/dev/shm",
              "--perms", "1777", "--size", size, "--tmpfs", "/tmp",
              "--perms", "1777", "--size", size, "--tmpfs", "/home/student",
              "--perms", "1777", "--dir", WORKDIR]
@@ -270,6 +330,7 @@ def sandbox_command(inner: list[str], *, scratch: Path, grader_code: Path, workd
     binds += ["--bind", str(ipc), str(ipc),
               "--ro-bind", str(scratch / "kernel.json"), str(scratch / "kernel.json")]
     args += _with_parents(binds)
+    args += ["--remount-ro", "/dev", "--remount-ro", "/"]
     args += ["--chdir", WORKDIR, "--", *_drop_root(uid), *inner]
     return args
 
@@ -315,13 +376,28 @@ def safe_regular_files(folder: Path, pattern: str = "*") -> list[Path]:
     return out
 
 
+_LIVE: "weakref.WeakSet[SandboxKernelManager]" = weakref.WeakSet()
+
+
+@atexit.register
+def _teardown_live() -> None:
+    """A grader that exits without shutting its kernels down still removes their cgroups and scratch."""
+    for km in list(_LIVE):
+        try:
+            km._teardown()
+        except Exception:
+            pass
+
+
 class SandboxKernelManager(AsyncKernelManager):
     """A kernel manager whose kernels run in a bubblewrap sandbox (see module doc).
 
     ``start_kernel(cwd=<folder of the notebook being graded>)``: the sandbox's working
-    folder gets a read-only copy of that folder's notebooks (regular files only).
-    ``assignment_dir`` (set by the executor): a folder whose regular non-notebook files
-    the assignment ships (the release), mounted beside them.
+    folder gets a read-only copy of that folder's notebooks (regular files only), as the
+    student saw them (``autograder.kernel_notebook``: locked cells from the release).
+    ``assignment_dir`` (set by the executor): the release folder of the assignment: its
+    notebooks give those locked cells; its regular non-notebook files, which the
+    assignment ships, are mounted beside them.
     """
 
     course_root = Unicode(str(COURSE_ROOT), help="course root (course.toml, autograder/)").tag(config=True)
@@ -329,9 +405,11 @@ class SandboxKernelManager(AsyncKernelManager):
 
     _scratch: Path | None = None
     _grader_code: Path | None = None
+    _cgroup: cgroups.KernelCgroup | None = None
+    limits_mode: str = cgroups.RLIMITS  # the mode the current kernel runs under
 
     def _make_scratch(self) -> Path:
-        self._drop_scratch()
+        self._teardown()
         scratch = Path(tempfile.mkdtemp(prefix="dlcourse-sandbox-"))
         (scratch / "ipc").mkdir()
         (scratch / "work").mkdir()
@@ -339,12 +417,54 @@ class SandboxKernelManager(AsyncKernelManager):
         if os.geteuid() == 0:  # the kernel runs as that uid and binds its sockets here
             os.chown(scratch / "ipc", self._uid, self._uid)
         self._scratch = scratch
+        _LIVE.add(self)
         return scratch
 
+    def _enter_cgroup(self, limits: Limits) -> list[str]:
+        """A fresh cgroup for the kernel about to start; returns the command prefix that enters it."""
+        self._drop_cgroup()
+        support = cgroups.detect()
+        self.limits_mode = cgroups.RLIMITS
+        if support.usable:
+            try:
+                self._cgroup = cgroups.KernelCgroup.create(
+                    support, memory_bytes=limits.memory_mib * 1024 * 1024, pids=limits.processes,
+                    cpu_weight=limits.cpu_weight)
+            except cgroups.CgroupError as exc:
+                if cgroups.setting() == "require":
+                    raise SandboxUnavailable(f"cannot make the kernel's cgroup: {exc.strerror or exc}") from exc
+                self.log.error("grading kernel: no cgroup (%s); falling back to rlimits only", exc.strerror or exc)
+            else:
+                self.limits_mode = support.mode
+                return self._cgroup.command_prefix()
+        elif cgroups.setting() == "require":
+            raise SandboxUnavailable(f"${cgroups.ENV}=require, but no cgroup can be used: {support.detail}")
+        return []
+
+    def _drop_cgroup(self) -> None:
+        group, self._cgroup = self._cgroup, None
+        if group is not None:
+            for problem in group.remove():
+                self.log.error("GRADING KERNEL CGROUP NOT CLEANED UP: %s", problem)
+
     def _drop_scratch(self) -> None:
-        if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
-            self._scratch = None
+        scratch, self._scratch = self._scratch, None
+        if scratch is None:
+            return
+        try:
+            problems = remove_tree(scratch)
+        except OSError as exc:
+            problems = [f"{scratch}: {exc.strerror or exc}"]
+        if problems or os.path.lexists(scratch):
+            print(f"[sandbox] ERROR: the kernel's scratch folder {scratch} could not be removed and is "
+                  f"left on disk: {'; '.join(problems[:5]) or 'it still exists'}", file=sys.stderr, flush=True)
+            self.log.error("SANDBOX SCRATCH FOLDER LEFT ON DISK: %s (%s)", scratch, "; ".join(problems[:20]))
+
+    def _teardown(self) -> None:
+        """Kill what is left of the kernel (its cgroup), then delete its scratch folder."""
+        self._drop_cgroup()
+        self._drop_scratch()
+        _LIVE.discard(self)
 
     async def _async_pre_start_kernel(self, **kw):
         scratch = self._make_scratch()
@@ -357,18 +477,17 @@ class SandboxKernelManager(AsyncKernelManager):
         os.chmod(self.connection_file, 0o644)  # the scratch folder itself stays private (0700)
         cwd = Path(kw.pop("cwd", None) or os.getcwd())
         files = []
-        for nb in safe_regular_files(cwd, "*.ipynb"):  # private copies, never the originals
-            copy = scratch / "work" / nb.name
-            shutil.copyfile(nb, copy)
-            files.append(copy)
+        for nb in safe_regular_files(cwd, "*.ipynb"):  # the student's view, never the originals
+            files.append(kernel_copy(nb, self.assignment_dir or None, scratch / "work" / nb.name))
         if self.assignment_dir:
             files += [p for p in safe_regular_files(Path(self.assignment_dir)) if p.suffix != ".ipynb"]
         code_dir = scratch / "grader"
         kernel_side_code(code_dir, Path(self.course_root))
         limits = limits_from_settings(grading_settings(Path(self.course_root)))
+        prefix = self._enter_cgroup(limits)
         inner = [sys.executable, "-m", "autograder.kernel_launch", "-f", self.connection_file]
-        kernel_cmd = sandbox_command(inner, scratch=scratch, grader_code=code_dir, workdir_files=files,
-                                     limits=limits, uid=self._uid)
+        kernel_cmd = prefix + sandbox_command(inner, scratch=scratch, grader_code=code_dir, workdir_files=files,
+                                              limits=limits, uid=self._uid, mode=self.limits_mode)
         kw["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         kw["cwd"] = str(scratch)
         kw["stdin"] = kw["stdout"] = kw["stderr"] = __import__("subprocess").DEVNULL
@@ -389,7 +508,7 @@ class SandboxKernelManager(AsyncKernelManager):
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
-        self._drop_scratch()
+        self._teardown()
 
     def client(self, **kwargs):
         """A client whose sockets drop any message over MAX_MESSAGE_BYTES (a flooding kernel)."""

@@ -5,7 +5,10 @@ plain ``nbgrader autograde``, by nbgrader_config.py):
 
 1. the release of each assignment exists (else: run ``./course.sh release``);
 2. its answers match the manifest and the tree (else: run ``./course.sh answers``);
-3. the sandbox works here (else: run ``./course.sh setup``);
+3. the sandbox works here (else: run ``./course.sh setup``), and how its limits are
+   enforced: "cgroup v2" or "cgroup v1" (a cgroup per kernel: memory with shared memory
+   and tmpfs counted, processes, CPU weight) or "rlimits only" (per-process limits, no
+   writable cgroup here); the log says which, and why (``autograder.cgroups``);
 4. the gradebook knows the assignment, its notebooks and cells. On a fresh clone
    (no ``gradebook.db``) or for a new assignment it is synced from ``source/`` with
    nbgrader's generate_assignment, writing the generated release to a scratch folder so
@@ -100,9 +103,10 @@ def prepare(root: Path = ROOT, which: list[str] | None = None, log=print) -> Non
         except AnswersInvalid as exc:
             raise GradingNotReady(str(exc)) from None
     try:
-        check_sandbox()
+        mode = check_sandbox()
     except SandboxUnavailable as exc:
         raise GradingNotReady(str(exc)) from None
+    log(f"[gradebook] sandbox limits: {mode}")
     known = known_assignments(root)
     for assignment in todo:
         if assignment not in known:
