@@ -39,6 +39,7 @@ import nbformat
 from nbconvert.exporters import NotebookExporter
 from traitlets import Integer
 
+from autograder.recognise import recognise, release_signatures
 from autograder.repair import repair
 from autograder.submission import (
     MAX_FILE_BYTES,
@@ -267,6 +268,27 @@ def _trusted_timestamp(root: Path, folder: Path, dest: Path, assignment: str, st
     return notes
 
 
+def _recognise_in_place(root: Path, folder: Path, dest: Path, assignment: str, notebooks: list) -> list[str]:
+    """Put each notebook recognised by content under its release name (``autograder.recognise``)
+    and make nbgrader's list of notebooks (``notebooks``, changed in place) those names."""
+    files = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix in (".ipynb", ".zip") and stat.S_ISREG(os.lstat(path).st_mode):
+            files[path.name] = path.read_bytes()
+    chosen, notes = recognise(files, assignment, release_signatures(root / "assignments"))
+    release_names = {s.notebook for s in release_signatures(root / "assignments") if s.assignment == assignment}
+    for name in sorted(release_names):
+        path = folder / name
+        if name in chosen and files.get(name) != chosen[name]:
+            if path.exists():
+                _move_out(path, dest / name)
+            path.write_bytes(chosen[name])
+        elif name not in chosen and name in files:  # under the release name, but another assignment's
+            _move_out(path, dest / name)
+    notebooks[:] = [str(folder / name) for name in sorted(release_names) if (folder / name).exists()]
+    return notes
+
+
 class IntakeRefused(BaseException):
     """The submission folder could not be made safe: nbgrader must not read it.
 
@@ -288,6 +310,7 @@ def quarantine_hook(assignment=None, student=None, notebooks=None, **_):
         notes = _unlink_folder_links(folder, dest)
         notes += quarantine(folder, dest)
         notes += _trusted_timestamp(root, folder, dest, assignment_id, student_id)
+        notes += _recognise_in_place(root, folder, dest, assignment_id, notebooks)
     except Exception as exc:  # never let nbgrader copy a folder that may hold links
         raise IntakeRefused(f"intake could not make {folder} safe ({type(exc).__name__}: {exc})") from exc
     if notes:

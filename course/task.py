@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from autograder.recognise import recognise, release_signatures
 from autograder.submission import TIMESTAMP, collected_record, collection_time, read_folder, safe_text
 
 VIEW_LINKS = ("autograder", "assignments", "course")
@@ -54,12 +55,14 @@ def _write_tree(folder: Path, files: dict) -> None:
 
 def submission_files(root: Path, assignment: str, student: str) -> dict:
     """The submission as the task carries it: regular files only, read without following
-    any link (``autograder.submission.read_folder``), notes on what was left out, and the
-    collector's submission time."""
+    any link (``autograder.submission.read_folder``), its notebooks under their release
+    names whatever the student called them (``autograder.recognise``), notes on what was
+    left out or renamed, and the collector's submission time."""
     folder = read_folder(Path(root) / "submitted", student, assignment)
+    files, notes = recognise(folder.files, assignment, release_signatures(Path(root) / "assignments"))
     stamp = collection_time(root, assignment, student)
-    return {"files": {rel: base64.b64encode(data).decode("ascii") for rel, data in folder.files.items()},
-            "notes": folder.notes, "time": stamp.isoformat() if stamp else None}
+    return {"files": {rel: base64.b64encode(data).decode("ascii") for rel, data in files.items()},
+            "notes": folder.notes + notes, "time": stamp.isoformat() if stamp else None}
 
 
 def task_key(root: Path, assignment: str, student: str, submission: dict) -> str:

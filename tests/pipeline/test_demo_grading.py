@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import zipfile
+from pathlib import Path
 
 import nbformat
 import pytest
 
+from course import ROOT
 from course.answers import make_answers
 from course.autograde import autograde
 from course.feedback import feedback, grades
@@ -115,6 +119,34 @@ def softmax(x):
     return out
 
 
+def named_by_the_student(root: Path, reference) -> dict:
+    """Submissions whose notebook is not called demo.ipynb, or is not the demo's at all; another
+    assignment's release (the real captioning notebook) is put beside the demo's release.
+    {student: (None, expected points)}; the files are written here."""
+    other = root / "assignments" / "captioning"
+    other.mkdir(parents=True)
+    shutil.copyfile(ROOT / "assignments" / "captioning" / "captioning.ipynb", other / "captioning.ipynb")
+    good = nbformat.writes(reference)
+    partial = nbformat.read(str(root / "submitted" / "partial" / "demo" / "demo.ipynb"), as_version=4)
+
+    def folder(student):
+        path = root / "submitted" / student / "demo"
+        path.mkdir(parents=True)
+        return path
+
+    (folder("copy_of") / "Copy of demo.ipynb").write_text(good)
+    (folder("numbered_copy") / "demo (1).ipynb").write_text(good)
+    with zipfile.ZipFile(folder("zipped") / "handin.zip", "w") as z:
+        z.writestr("my work/demo.ipynb", good)
+    path = folder("two_candidates")
+    nbformat.write(partial, str(path / "demo.ipynb"))
+    (path / "Copy of demo.ipynb").write_text(good)
+    shutil.copyfile(other / "captioning.ipynb", folder("other_assignment") / "demo.ipynb")
+    shutil.copyfile(other / "captioning.ipynb", folder("other_assignment_renamed") / "captioning.ipynb")
+    return {"copy_of": (None, 6), "numbered_copy": (None, 6), "zipped": (None, 6), "two_candidates": (None, 5),
+            "other_assignment": (None, 0), "other_assignment_renamed": (None, 0)}
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     root = make_demo_course(tmp_path_factory.mktemp("demo-course"), cell_timeout=8, memory_mib=1024)
@@ -126,6 +158,7 @@ def demo(tmp_path_factory):
     extra = scenarios(reference, release_nb)
     for student, (nb, _) in extra.items():
         submit(root, student, nb)
+    extra.update(named_by_the_student(root, reference))
     report = autograde(root)
     first = {r["student"]: r["auto_score"] for r in grades(root)}
     rows = feedback(root)
@@ -143,7 +176,8 @@ def test_partial_expectation_is_the_tests_before_the_first_stub(demo):
 @pytest.mark.parametrize("student", [
     "reference", "untouched", "partial", "stripped", "deleted_cells", "duplicated", "infinite_loop",
     "memory_hog", "sys_exit", "kernel_killed", "cheat_numpy", "cheat_grader_code",
-    "cheat_read_answers", "cheat_edit_test", "noisy_warnings", "invalid_json"])
+    "cheat_read_answers", "cheat_edit_test", "noisy_warnings", "invalid_json", "copy_of", "numbered_copy",
+    "zipped", "two_candidates", "other_assignment", "other_assignment_renamed"])
 def test_each_submission_gets_exactly_its_points(demo, student):
     """Is every submission graded (none crashes the run) with exactly the points it earned?"""
     _, report, first, _, want = demo
@@ -164,6 +198,20 @@ def test_intake_reports_broken_and_repaired_notebooks(demo):
     assert any("not a valid notebook" in n for n in report["demo"]["invalid_json"])
     assert any("restored metadata" in n for n in report["demo"]["stripped"])
     assert report["demo"]["reference"] == []
+
+
+@pytest.mark.parametrize("student,words", [
+    ("copy_of", "Copy of demo.ipynb: recognised by its content as demo.ipynb"),
+    ("numbered_copy", "demo (1).ipynb: recognised by its content as demo.ipynb"),
+    ("zipped", "handin.zip/my work/demo.ipynb: recognised by its content as demo.ipynb"),
+    ("two_candidates", "2 candidates for demo.ipynb: graded 'demo.ipynb', not Copy of demo.ipynb"),
+    ("other_assignment", "demo.ipynb: a notebook of assignment 'captioning'"),
+    ("other_assignment_renamed", "captioning.ipynb: a notebook of assignment 'captioning'"),
+])
+def test_notebooks_are_recognised_by_content(demo, student, words):
+    """Whatever the student named it, is a notebook graded as the one it is, and said so?"""
+    _, report, _, _, _ = demo
+    assert any(words in n for n in report["demo"][student]), report["demo"][student]
 
 
 def test_grading_twice_gives_the_same_grades(demo):
