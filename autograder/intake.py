@@ -270,7 +270,7 @@ def _trusted_timestamp(root: Path, folder: Path, dest: Path, assignment: str, st
 
 def _recognise_in_place(root: Path, folder: Path, dest: Path, assignment: str, notebooks: list) -> list[str]:
     """Put each notebook recognised by content under its release name (``autograder.recognise``)
-    and make nbgrader's list of notebooks (``notebooks``, changed in place) those names."""
+    and make nbgrader's list of notebooks (``notebooks``, changed in place) the release's names."""
     files = {}
     for path in sorted(folder.iterdir()):
         if path.suffix in (".ipynb", ".zip") and stat.S_ISREG(os.lstat(path).st_mode):
@@ -285,7 +285,8 @@ def _recognise_in_place(root: Path, folder: Path, dest: Path, assignment: str, n
             path.write_bytes(chosen[name])
         elif name not in chosen and name in files:  # under the release name, but another assignment's
             _move_out(path, dest / name)
-    notebooks[:] = [str(folder / name) for name in sorted(release_names) if (folder / name).exists()]
+    # Every release notebook: one still missing is graded as the untouched release by IntakeExporter.
+    notebooks[:] = [str(folder / name) for name in sorted(release_names)]
     return notes
 
 

@@ -563,6 +563,9 @@ def fresh_clone(hostile, tmp_path_factory):
     submit(dest, "own_timestamp", reference)
     (dest / "submitted" / "own_timestamp" / "demo" / "timestamp.txt").write_text(EARLY + "\n")
     wanted["own_timestamp"] = (reference, 6)
+    (dest / "submitted" / "copy_named" / "demo").mkdir(parents=True)
+    nbformat.write(reference, str(dest / "submitted" / "copy_named" / "demo" / "Copy of demo.ipynb"))
+    wanted["copy_named"] = (reference, 6)  # recognised by content under plain nbgrader too
     (dest / "build" / "collected").mkdir(parents=True)
     (dest / "build" / "collected" / "demo.json").write_text(json.dumps({"own_timestamp": COLLECTED}))
     assert not (dest / "gradebook.db").exists()
