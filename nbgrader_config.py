@@ -36,6 +36,8 @@ from nbgrader.preprocessors import (  # noqa: E402
 
 from autograder.intake import IntakeExporter, quarantine_hook  # noqa: E402
 from autograder.nbgrader_plugins import CompareWithAnswers, HideHiddenTests, SandboxedExecute  # noqa: E402
+from autograder.formgrader_guard import harden as harden_formgrader  # noqa: E402
+from autograder.sanitize import FeedbackExporter, SafeMarkdown, SanitizeSubmission  # noqa: E402
 
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "course.toml"), "rb") as f:
     _COURSE = tomllib.load(f)
@@ -93,6 +95,27 @@ c.Autograde.autograde_preprocessors = [
 # hidden inputs or mark schemes (HideHiddenTests must come before the HTML export).
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
 c.HideHiddenTests.output_cap = int(_GRADING["output_cap_bytes"])
+
+# Rendering what students wrote (autograder/sanitize.py): the formgrader's submission page
+# and the feedback pages both render with HTMLExporter and read these settings (the
+# formgrader reads this file from the course folder, in the Jupyter server's process).
+# Markdown (cells, text/markdown outputs, comments) is cleaned after rendering by the
+# markdown2html filter; outputs, metadata and the page's names by SanitizeSubmission, the
+# first preprocessor of every HTML export (before GetGrades in feedback). nbconvert's own
+# sanitize_html stays off: nbgrader's templates ignore it for markdown cells, and where it
+# applies it escapes paragraphs, headings and images into visible text. SVG outputs are
+# only ever shown as <img src="data:...">, where they cannot run anything.
+c.HTMLExporter.preprocessors = [SanitizeSubmission]
+c.HTMLExporter.filters = {"markdown2html": SafeMarkdown}
+c.HTMLExporter.skip_svg_encoding = False
+c.HTMLExporter.optimistic_validation = True  # validate once, after the sanitiser has repaired types
+# Feedback pages: no <script> element, and a Content-Security-Policy that forbids scripts
+# and every request but data: images (formulas show as TeX: MathJax cannot load).
+c.GenerateFeedback.exporter_class = FeedbackExporter
+# The formgrader's own pages (in the Jupyter server only): nbgrader's Jinja templates
+# escape what they show (student ids, names from the URL), and the files of a submission
+# it serves run no script (autograder/formgrader_guard.py).
+harden_formgrader()
 
 
 def _autograde_targets(argv):

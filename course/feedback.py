@@ -1,7 +1,11 @@
 """Stage `feedback`: autograded/ -> feedback/ (HTML for students), grades.csv, grades table.
 
 Feedback goes through HideHiddenTests (nbgrader_config.py): students see each test's
-verdict and points, never the hidden test code, inputs or mark schemes.
+verdict and points, never the hidden test code, inputs or mark schemes. What the student
+wrote is sanitised and every page carries a Content-Security-Policy that forbids scripts
+(autograder/sanitize.py); ``lock_down_feedback`` checks each HTML file under feedback/
+afterwards and adds the policy to any that lacks it (an HTML file the student handed in,
+which nbgrader copies back, or a page made without the course's config).
 """
 from __future__ import annotations
 
@@ -56,12 +60,38 @@ def table(rows: list[dict], intake: dict | None = None) -> str:
     return "\n".join(lines)
 
 
+HTML_SUFFIXES = (".html", ".htm", ".xhtml")
+
+
+def lock_down_feedback(root: Path, assignment: str) -> list[str]:
+    """Give every HTML file of feedback/*/<assignment>/ the feedback CSP; return what was changed."""
+    from autograder.sanitize import lock_down, page_problems
+
+    changed = []
+    for student_dir in sorted((Path(root) / "feedback").glob("*")):
+        folder = student_dir / assignment
+        if student_dir.is_symlink() or folder.is_symlink() or not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*")):
+            if path.suffix.lower() not in HTML_SUFFIXES or path.is_symlink() or not path.is_file():
+                continue
+            text = path.read_text(encoding="utf-8", errors="replace")
+            problems = page_problems(text)
+            if problems:
+                path.write_text(lock_down(text), encoding="utf-8")
+                changed.append(f"{path.relative_to(root)}: {'; '.join(problems)}; locked down "
+                               "(scripts removed, Content-Security-Policy added)")
+    return changed
+
+
 def feedback(root: Path = ROOT, which: list[str] | None = None) -> list[dict]:
     root = Path(root)
     logfile = root / "build" / "logs" / "feedback.log"
     for assignment in which or assignments(root):
         run_nbgrader(root, ["generate_feedback", assignment, "--force"], logfile, check=False)
         log("feedback", f"feedback/*/{assignment}: written")
+        for note in lock_down_feedback(root, assignment):
+            log("feedback", "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in note))
     run_nbgrader(root, ["export", "--to", str(root / "grades.csv")], logfile)
     log("feedback", f"grades exported to {root / 'grades.csv'}")
     rows = grades(root)
