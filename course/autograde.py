@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -37,22 +38,25 @@ from course.engine import default_workers, grade_class
 from course.gradebook import GradingNotReady, db_url, prepare
 
 
+STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}")  # shown in pages, paths and command lines
+
+
 def students(root: Path, assignment: str) -> list[str]:
     """Students with an entry ``submitted/<student>/<assignment>``, whatever it is.
 
     Nothing is followed here: a student or submission folder that is a link, or a file,
     still makes a task, whose intake reports it and grades the untouched release
-    (``autograder.submission.read_folder``). Names that are not printable as they are
-    (control characters, undecodable bytes) are reported and left out.
+    (``autograder.submission.read_folder``). Folder names that are not STUDENT_ID (HTML,
+    spaces, control characters, undecodable bytes, a leading dash) are reported and left out.
     """
     sub = Path(root) / "submitted"
     if not sub.is_dir():
         return []
     found = []
     for entry in sorted(os.listdir(sub)):
-        if safe_text(entry) != entry or entry.startswith("-"):
-            log("autograde", f"submitted/{safe_text(entry)}: a folder name that is not a usable student id; "
-                             "not graded (rename it)")
+        if not STUDENT_ID.fullmatch(entry):
+            log("autograde", f"submitted/{safe_text(entry)}: not a usable student id (letters, digits and "
+                             "._@+- only); not graded: rename the folder")
             continue
         try:
             os.lstat(sub / entry / assignment)

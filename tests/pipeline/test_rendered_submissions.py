@@ -204,6 +204,13 @@ def graded(tmp_path_factory, browser_ready):
                            "--student", EVIL_STUDENT, "--student", "reference"],
                           cwd=root, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # The course's command grades only plain student ids; plain nbgrader grades any folder name,
+    # so the HTML id reaches the formgrader that way.
+    assert "not a usable student id" in proc.stdout, proc.stdout[-2000:]
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    plain = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", "demo", f"--student={EVIL_STUDENT}"],
+                           cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert plain.returncode == 0, plain.stderr[-3000:]
     scores = {r["student"]: r["auto_score"] for r in grades(root)}
     feedback(root, ["demo"])
     yield {"root": root, "watch": watch, "scores": scores, "proc": proc}
