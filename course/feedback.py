@@ -104,7 +104,29 @@ def feedback(root: Path = ROOT, which: list[str] | None = None) -> list[dict]:
 
 
 def main(argv: list[str]) -> int:
-    feedback(ROOT, argv or None)
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m course feedback")
+    parser.add_argument("assignment", nargs="*")
+    parser.add_argument("--lms", choices=("canvas", "moodle"),
+                        help="then bundle each student's pages for the LMS into build/lms/ (course/feedback_bundle.py)")
+    parser.add_argument("--roster", type=Path, help="with --lms: CSV with id,lms_id,first_name,last_name,email "
+                                                    "(default: the gradebook's students)")
+    args = parser.parse_args(argv)
+    if args.roster and not args.lms:
+        parser.error("--roster goes with --lms")
+    if args.lms:  # check the roster before the long part
+        from course.feedback_bundle import roster_or_gradebook, run
+        from course.grades import RosterError
+
+        try:
+            roster_or_gradebook(ROOT, args.roster)
+        except RosterError as exc:
+            print(f"[feedback] {exc}", file=sys.stderr)
+            return 2
+    feedback(ROOT, args.assignment or None)
+    if args.lms:
+        run(ROOT, args.lms, args.roster, args.assignment or None)
     return 0
 
 
