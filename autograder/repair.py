@@ -22,8 +22,6 @@ import bisect
 import copy
 import difflib
 
-import nbformat
-
 from autograder.regions import HIDDEN_TESTS, strip_regions
 
 

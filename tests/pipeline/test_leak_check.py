@@ -77,8 +77,6 @@ def test_feedback_may_hold_the_students_own_solution_but_no_hidden_material(cour
 def test_a_solution_line_inside_a_served_wheel_is_found(course, tmp_path):
     """Is a solution line, or an answer file, packed into a wheel (the site serves the helper
     package as one) reported with the member it is in?"""
-    import zipfile
-
     with zipfile.ZipFile(tmp_path / "dlcourse-0.1.0-py3-none-any.whl", "w", zipfile.ZIP_DEFLATED) as whl:
         whl.writestr("dlcourse/__init__.py", '__version__ = "0.1.0"\n')
         whl.writestr("dlcourse/helpers.py", "def f(x):\n    shifted = x - x.max(axis=1, keepdims=True)\n")

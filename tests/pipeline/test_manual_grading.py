@@ -19,14 +19,9 @@ browser fails, elsewhere it skips.
 from __future__ import annotations
 
 import csv
-import json
 import os
-import secrets
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -38,6 +33,7 @@ from course.release import release
 from course.samples import make_samples
 
 from .demo_course import make_demo_course
+from .formgrader import formgrader_server
 
 ROSTER = """id,lms_id,first_name,last_name,email
 reference,1001,Ada,Lovelace,ada@example.org
@@ -93,52 +89,11 @@ def course(tmp_path_factory, chromium):
     return {"root": root, "before": grades_files(root, "before")}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def formgrader(course, tmp_path_factory):
-    """A Jupyter server in the course folder with nbgrader's formgrader, on 127.0.0.1 with a token."""
-    root = course["root"]
-    home = tmp_path_factory.mktemp("jupyter-home")
-    port, token = _free_port(), secrets.token_hex(16)
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-               JUPYTER_DATA_DIR=str(home / "data"), HOME=str(home),
-               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-    (home / "config").mkdir()
-    (home / "config" / "jupyter_server_config.json").write_text(json.dumps({"ServerApp": {"jpserver_extensions": {
-        "nbgrader.server_extensions.formgrader": True,
-        "nbgrader.server_extensions.assignment_list": False, "nbgrader.server_extensions.course_list": False,
-        "nbgrader.server_extensions.validate_assignment": False, "jupyterlab": False, "notebook": False,
-        "notebook_shim": False, "jupyter_lsp": False, "jupyter_server_terminals": False}}}))
-    log = open(home / "server.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_server", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", "--ServerApp.open_browser=False",
-         f"--ServerApp.root_dir={root}"] + ["--allow-root"] * (os.geteuid() == 0),
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
-                    break
-            except Exception:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError((home / "server.log").read_text()[-3000:]) from None
-                time.sleep(0.3)
-        yield {"base": base, "token": token, "log": home / "server.log"}
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+    """A Jupyter server in the course folder, with the formgrader, on 127.0.0.1 with a token."""
+    with formgrader_server(course["root"], tmp_path_factory.mktemp("jupyter-home")) as server:
+        yield server
 
 
 def _gradebook(root: Path):

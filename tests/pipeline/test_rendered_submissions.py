@@ -28,12 +28,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
-import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -49,6 +46,7 @@ from course.release import release
 from course.samples import make_samples
 
 from .demo_course import make_demo_course
+from .formgrader import formgrader_server
 from .test_demo_grading import index
 
 STUDENT = "a_scripts"
@@ -217,52 +215,11 @@ def graded(tmp_path_factory, browser_ready):
     watch.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def formgrader(graded, tmp_path_factory):
     """A Jupyter server in the course folder, with the formgrader, on 127.0.0.1 with a token."""
-    root = graded["root"]
-    home = tmp_path_factory.mktemp("jupyter-home")
-    port, token = _free_port(), secrets.token_hex(16)
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-               JUPYTER_DATA_DIR=str(home / "data"), HOME=str(home),
-               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-    (home / "config").mkdir()
-    (home / "config" / "jupyter_server_config.json").write_text(json.dumps({"ServerApp": {"jpserver_extensions": {
-        "nbgrader.server_extensions.formgrader": True,  # the rest is not needed here
-        "nbgrader.server_extensions.assignment_list": False, "nbgrader.server_extensions.course_list": False,
-        "nbgrader.server_extensions.validate_assignment": False, "jupyterlab": False, "notebook": False,
-        "notebook_shim": False, "jupyter_lsp": False, "jupyter_server_terminals": False}}}))
-    log = open(home / "server.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_server", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", "--ServerApp.open_browser=False",
-         f"--ServerApp.root_dir={root}"] + ["--allow-root"] * (os.geteuid() == 0),
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
-                    break
-            except Exception:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError((home / "server.log").read_text()[-3000:]) from None
-                time.sleep(0.3)
-        yield {"base": base, "token": token, "log": home / "server.log"}
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+    with formgrader_server(graded["root"], tmp_path_factory.mktemp("jupyter-home")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
