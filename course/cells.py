@@ -14,6 +14,8 @@ Cell kinds (see docs/AUTHORING.md):
 """
 from __future__ import annotations
 
+import json
+
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
@@ -217,3 +219,123 @@ def refresh_setup_cell(nb) -> bool:
             cell.source = new
             return changed
     raise ValueError("notebook has no setup cell")
+
+
+# The last two cells of every released notebook: a heading and the "check and hand in" cell.
+# The release adds them (course/release.py) to assignments/ only, after nbgrader has made
+# the release, and writes into the cell what it checks against: the release's graded cells,
+# the extra credit and the grading limits of course.toml. The cell is not an nbgrader cell
+# (nothing grades it, nbgrader's gradebook does not know it), and while nbgrader grades a
+# notebook (NBGRADER_EXECUTION) it only prints one line. Its logic is dlcourse.handin.
+HANDIN_HEADING = """\
+## Check and hand in
+
+Run the next cell when you are ready to hand in, and as often as you like before. It lists
+what is still to do and writes the file to hand in, `handin/{notebook}`; on Colab it also
+downloads it. Hand in that file. It never changes your notebook."""
+
+HANDIN_TEMPLATE = '''\
+# Check and hand in: run this cell last. It reads your notebook (on Colab the open notebook,
+# elsewhere the saved file: save it first), lists what is left to do and writes the file to
+# hand in, under this name whatever your copy is called:
+#     handin/{notebook}
+# What it finds never stops you from handing in, and it changes nothing in your notebook.
+import os
+
+ASSIGNMENT = {assignment}  # written by the release step
+NOTEBOOK = {notebook_literal}  # the name of the file to hand in; written by the release step
+# Grading limits (course.toml): seconds per cell and per notebook, memory, output per cell.
+LIMITS = {limits}  # written by the release step
+# The graded cells as handed out, by kind: grade id -> fingerprint of the released text (for a
+# function, of its def/class line; for a written answer, its question). Written by the release step.
+RELEASED = {released}
+OPTIONAL = {optional}  # extra credit; written by the release step
+
+if os.environ.get("NBGRADER_EXECUTION"):
+    print("Check and hand in: skipped while the notebook is graded.")
+else:
+    try:
+        from dlcourse.handin import check_and_hand_in
+    except ImportError:
+        print("This check needs the course helper package: run the setup cell, then this cell again. "
+              f"To hand in without it, download the notebook (File > Download) and name it {{NOTEBOOK}}.")
+    else:
+        check_and_hand_in(ASSIGNMENT, NOTEBOOK, RELEASED, LIMITS, OPTIONAL, namespace=globals())'''
+
+HANDIN_LIMITS = ("cell_timeout", "notebook_deadline", "kernel_memory_mib", "output_cap_bytes")
+HANDIN_IDS = ("handin-heading", "handin")  # cell ids of the two cells, fixed for the drift check
+
+
+def released_cells(nb) -> tuple[dict, list[str]]:
+    """({kind: {grade id: fingerprint}}, optional grade ids) of a release notebook.
+
+    Kinds: ``function`` (code solution cells; fingerprint of the def/class line), ``answer``
+    (written answers; the grade id of their question), ``test`` (graded test cells),
+    ``task`` (questions) and ``check`` (visible checks: locked code cells named
+    ``check_*``); the others by the fingerprint of their text. Optional: functions under
+    a heading that says "extra credit" or "optional", questions worth no points and their
+    answers.
+    """
+    from dlcourse.handin import fingerprint, head_line
+
+    kinds = {k: {} for k in ("function", "answer", "test", "task", "check")}
+    optional, heading, task = [], "", None
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        gid = meta.get("grade_id")
+        if cell.cell_type == "markdown":
+            headings = [line for line in cell.source.splitlines() if line.startswith("#")]
+            heading = headings[-1].lower() if headings else heading
+        if not gid:
+            continue
+        if meta.get("solution") and cell.cell_type == "code":
+            kinds["function"][gid] = fingerprint(head_line(cell.source))
+            if "extra credit" in heading or "optional" in heading:
+                optional.append(gid)
+        elif meta.get("solution"):
+            kinds["answer"][gid] = task or ""
+            if task in optional:
+                optional.append(gid)
+        elif meta.get("task"):
+            kinds["task"][gid] = fingerprint(cell.source)
+            task = gid
+            if not meta.get("points"):
+                optional.append(gid)
+        elif meta.get("grade"):
+            kinds["test"][gid] = fingerprint(cell.source)
+        elif cell.cell_type == "code" and gid.startswith("check_"):
+            kinds["check"][gid] = fingerprint(cell.source)
+    return kinds, optional
+
+
+def _wrapped(items: list[str], indent: int, width: int = 96) -> str:
+    """``items`` joined by ", ", wrapped at ``width`` with continuation lines at ``indent``."""
+    lines, line = [], ""
+    for item in items:
+        if line and len(line) + 2 + len(item) > width - indent:
+            lines.append(line + ",")
+            line = item
+        else:
+            line = f"{line}, {item}" if line else item
+    lines.append(line)
+    return ("\n" + " " * indent).join(lines)
+
+
+def handin_cells(nb, assignment: str, notebook: str, limits: dict) -> list:
+    """The heading and the "check and hand in" cell for the release notebook ``nb``."""
+    kinds, optional = released_cells(nb)
+    q = json.dumps
+    body = []
+    for kind, marks in kinds.items():
+        entries = [f"{q(gid)}: {q(mark)}" for gid, mark in marks.items()]
+        prefix = f"    {q(kind)}: {{"
+        body.append(prefix + _wrapped(entries, len(prefix)) + "},")
+    released = "{\n" + "\n".join(body) + "\n}"
+    code = HANDIN_TEMPLATE.format(
+        assignment=q(assignment), notebook=notebook, notebook_literal=q(notebook),
+        limits="{" + _wrapped([f"{q(k)}: {int(limits[k])}" for k in HANDIN_LIMITS], len("LIMITS = {")) + "}",
+        released=released, optional="[" + ", ".join(q(g) for g in optional) + "]")
+    heading = new_markdown_cell(HANDIN_HEADING.format(notebook=notebook))
+    cell = new_code_cell(code, metadata={"deletable": False, "editable": False})
+    heading["id"], cell["id"] = HANDIN_IDS
+    return [heading, cell]
