@@ -141,3 +141,14 @@ if _targets is not False and not os.environ.get("COURSE_SKIP_PREFLIGHT"):
     except GradingNotReady as _exc:
         print(f"[course] grading cannot start: {_exc}", file=sys.stderr)
         sys.exit(2)
+
+# Late submissions (`./course.sh collect`, course/collect.py): a submission's time is the
+# collector's record (build/collected/<assignment>.json, written into timestamp.txt by
+# intake) and its due date the gradebook assignment's (collect writes course.toml's
+# [grading] due_dates.<assignment> there; or `nbgrader db assignment add A --duedate=...`).
+# nbgrader's AssignLatePenalties asks LatePenalty for each notebook of a late submission:
+# late_penalty_per_hour points per started hour late, the whole score after
+# late_zero_after_hours (0: never), never more than the notebook scored; both 0: none.
+c.AssignLatePenalties.plugin_class = "course.collect.LatePenalty"
+c.LatePenalty.per_hour = float(_GRADING.get("late_penalty_per_hour", 0))
+c.LatePenalty.zero_after_hours = float(_GRADING.get("late_zero_after_hours", 0))

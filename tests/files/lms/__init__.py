@@ -1,0 +1,1 @@
+"""Generators of LMS bulk downloads for the collect tests (no committed binaries)."""
