@@ -77,13 +77,15 @@ def strip_metadata(nb):
     return nb
 
 
-def make_samples(root: Path = ROOT, which: list[str] | None = None) -> dict:
-    """Write the sample submissions; return {assignment: expected partial points}."""
+def make_samples(root: Path = ROOT, which: list[str] | None = None, dest: Path | None = None) -> dict:
+    """Write the sample submissions into ``dest`` (default: submitted/), one folder per
+    student and assignment; return {assignment: expected partial points}."""
     root = Path(root)
+    dest = Path(dest) if dest else root / "submitted"
     expected = {}
     for assignment in which or assignments(root):
         for student in STUDENTS:
-            folder = root / "submitted" / student / assignment
+            folder = dest / student / assignment
             if folder.exists():
                 shutil.rmtree(folder)
             folder.mkdir(parents=True)
@@ -99,11 +101,64 @@ def make_samples(root: Path = ROOT, which: list[str] | None = None) -> dict:
                 "stripped": strip_metadata(reference),
             }
             for student, nb in made.items():
-                nbformat.write(nb, str(root / "submitted" / student / assignment / release_path.name))
+                nbformat.write(nb, str(dest / student / assignment / release_path.name))
             points += expected_partial_points(release_nb)
         expected[assignment] = points
         log("samples", f"{assignment}: {', '.join(STUDENTS)} (partial expects {points:g} points)")
     return expected
+
+
+# The sample class as Canvas knows it: (user id, first name, last name), and what each hands in.
+CANVAS_STUDENTS = {"reference": (1001, "Ada", "Reference"), "untouched": (1002, "Blaise", "Untouched"),
+                   "partial": (1003, "Carl", "Partial"), "stripped": (1004, "Dana", "Stripped")}
+HANDED_IN = "2026-12-01T12:00:00+00:00"  # Canvas's submitted_at for every sample (exports carry no time)
+
+
+def canvas_export(root: Path, samples: Path, assignment: str, out: Path) -> dict:
+    """The samples of ``assignment`` (``samples/<student>/<assignment>/``) as Canvas's "Download
+    Submissions" zip (``out/<assignment>.zip``, named ``<lastfirst>_<user id>_<attachment id>_<file>``,
+    see course/lms/canvas.py), with the roster and the submission times Canvas would give.
+
+    Files are renamed as students' editors and Canvas rename them: ``stripped`` hands in
+    Colab's "Copy of <notebook>.ipynb"; ``partial`` hands in twice, the untouched release
+    first and its work as Canvas's resubmission ``<notebook>-1.ipynb``. Returns the paths.
+    """
+    import csv
+    import zipfile
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    export = out / f"{assignment}.zip"
+    attachment = 5000
+    with zipfile.ZipFile(export, "w", zipfile.ZIP_DEFLATED) as z:
+        for student, (user, first, last) in CANVAS_STUDENTS.items():
+            lastfirst = (last + first).lower()
+            for nb in sorted((Path(samples) / student / assignment).glob("*.ipynb")):
+                data = nb.read_bytes()
+                names = [nb.name]
+                if student == "stripped":
+                    names = [f"Copy of {nb.name}"]
+                elif student == "partial":
+                    release_nb = Path(root) / "assignments" / assignment / nb.name
+                    attachment += 1
+                    z.writestr(f"{lastfirst}_{user}_{attachment}_{nb.name}", release_nb.read_bytes())
+                    names = [f"{nb.stem}-1{nb.suffix}"]
+                for name in names:
+                    attachment += 1
+                    z.writestr(f"{lastfirst}_{user}_{attachment}_{name}", data)
+    roster = out / "roster.csv"
+    times = out / "times.csv"
+    with open(roster, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "lms_id", "first_name", "last_name", "email"])
+        for student, (user, first, last) in CANVAS_STUDENTS.items():
+            w.writerow([student, user, first, last, f"{student}@example.edu"])
+    with open(times, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["lms_id", "submitted_at"])
+        for user, _, _ in CANVAS_STUDENTS.values():
+            w.writerow([user, HANDED_IN])
+    return {"export": export, "roster": roster, "times": times}
 
 
 def main(argv: list[str]) -> int:

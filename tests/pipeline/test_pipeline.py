@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -76,6 +77,32 @@ def test_grades_table_and_pointers_are_printed(run):
     out = run[1]
     assert "autograded" in out and "reference" in out and "untouched" in out
     assert "Where to look" in out and "public tree" in out
+
+
+def test_the_sample_class_goes_through_canvas_and_back(run):
+    """Did the samples arrive as a Canvas export (renamed and resubmitted copies included),
+    get collected into submitted/, and leave as Canvas's grades file and feedback pages?"""
+    import csv
+
+    copy, out, summary, grades = run
+    assert "LMS export (Canvas)" in out and "for Canvas's gradebook import" in out
+    for a in ASSIGNMENTS:
+        report = json.loads((copy / "build" / "collect" / f"{a}.json").read_text())
+        written = {sid: [f["file"] for f in entry["files"]] for sid, entry in report["students"].items()}
+        assert set(written) == {"reference", "untouched", "partial", "stripped"}, report
+        assert any("_Copy of " in f for f in written["stripped"]), written  # Colab's copy, recognised on intake
+        assert all("-1.ipynb" in f for f in written["partial"]) and report["students"]["partial"]["older"]
+        assert report["missing"] == [] and report["unmatched"] == []
+    with open(summary["lms"]["grades"], newline="") as f:
+        rows = list(csv.reader(f))
+    header, points = rows[0], rows[1]
+    assert header[:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"] and points[0] == "Points Possible"
+    by_id = {r[1]: r for r in rows[2:]}
+    for a in ASSIGNMENTS:
+        col = next(i for i, h in enumerate(header) if h == a or h.startswith(f"{a} ("))
+        assert float(by_id["1001"][col]) == grades[(a, "reference")]["auto_score"]  # reference, Canvas user 1001
+        assert float(by_id["1002"][col]) == 0  # untouched
+    assert summary["lms"]["feedback"] and all(Path(p).exists() for p in summary["lms"]["feedback"])
 
 
 def test_regrading_gives_identical_grades(run):
