@@ -31,9 +31,11 @@
    its entries, not the submission time, so entry times are used only when asked for.
 6. Due dates: ``course.toml`` ``[grading] due_dates.<assignment> = "2026-12-01T23:59:00+00:00"``
    is written into the gradebook's assignment (where nbgrader's ``AssignLatePenalties``
-   reads it); without one, a due date set with ``nbgrader db assignment add ASSIGNMENT
-   --duedate=...`` is used as it is. The penalty is ``LatePenalty`` below, nbgrader's
-   late-submission plugin, configured from course.toml in nbgrader_config.py.
+   reads it) by ``course.gradebook.sync_due_date``, which the grading preflight runs too
+   (so grading needs no ``collect`` to know it); without one, a due date set with
+   ``nbgrader db assignment add ASSIGNMENT --duedate=...`` is used as it is. The penalty
+   is ``LatePenalty`` below, nbgrader's late-submission plugin, configured from
+   course.toml in nbgrader_config.py.
 7. The report (what matched, what did not and why, who on the roster submitted nothing,
    times and lateness) is printed and written to ``build/collect/<assignment>.json``.
 
@@ -158,31 +160,15 @@ def read_times(path: Path, zone) -> dict[str, datetime]:
 
 
 def due_date(root: Path, assignment: str) -> tuple[datetime | None, str]:
-    """(the due date of ``assignment``, where it comes from): course.toml, else the gradebook."""
-    from course.config import settings
-    from course.gradebook import db_url, open_gradebook
+    """(the due date of ``assignment``, where it comes from): course.toml, else the gradebook
+    (``course.gradebook.due_date``, read only)."""
+    from course.gradebook import DueDateError
+    from course.gradebook import due_date as find_due_date
 
-    due = (settings(root).get("grading", {}).get("due_dates") or {}).get(assignment)
-    if due is not None:
-        if isinstance(due, datetime):
-            stamp = due
-        else:
-            stamp = _parse_time(str(due), None, f"course.toml [grading] due_dates.{assignment}")
-        if stamp.tzinfo is None:
-            raise CollectError(f"course.toml [grading] due_dates.{assignment} has no UTC offset; "
-                               "write it as 2026-12-01T23:59:00+00:00")
-        return stamp, "course.toml"
-    url = db_url(root)
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
-        return None, ""
-    from nbgrader.api import MissingEntry
-
-    with open_gradebook(url) as gb:
-        try:
-            stamp = gb.find_assignment(assignment).duedate
-        except MissingEntry:
-            return None, ""
-    return (stamp.replace(tzinfo=timezone.utc), "gradebook") if stamp else (None, "")
+    try:
+        return find_due_date(root, assignment)
+    except DueDateError as exc:
+        raise CollectError(str(exc)) from None
 
 
 # -- archiving ------------------------------------------------------------------------------
@@ -625,7 +611,7 @@ def collect(root: Path, assignment: str, export: Path, *, lms: str | None = None
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from course.config import settings
-    from course.gradebook import db_url, open_gradebook
+    from course.gradebook import db_url, sync_due_date
     from course.lms import LAYOUTS, detect
     from course.lms.base import Refused, SafeExtractor, is_junk, safe_text
     from course.lms.roster import RosterError, gradebook_roster, import_roster, read_roster, usable_id
@@ -757,12 +743,10 @@ def collect(root: Path, assignment: str, export: Path, *, lms: str | None = None
     # 3. the record, the gradebook, the report
     record_path.parent.mkdir(parents=True, exist_ok=True)
     _write_if_changed(record_path, (json.dumps(dict(sorted(record.items())), indent=2) + "\n").encode())
-    if roster is not None or (due is not None and due_source == "course.toml"):
-        with open_gradebook(url) as gb:
-            if due is not None and due_source == "course.toml":
-                gb.update_or_create_assignment(assignment, duedate=due)
-        if roster is not None:
-            import_roster(roster_obj, url)
+    if due_source == "course.toml":
+        sync_due_date(root, assignment, url)  # as the grading preflight does
+    if roster is not None:
+        import_roster(roster_obj, url)
     path = root / "build" / "collect" / f"{assignment}.json"
     _write_if_changed(path, (json.dumps(report, indent=2, sort_keys=True) + "\n").encode())
     show(report, log)

@@ -3,8 +3,10 @@
 ``python -m course.feedback_bundle --lms moodle|canvas [--roster roster.csv] [assignment ...]
 [--out build/lms]`` bundles what ``./course.sh feedback`` wrote (feedback/<student>/<assignment>/
 <notebook>.html, one page per notebook of the release) for the students of the roster
-(course/grades.py describes it: ``lms_id`` is the Moodle participant number or the Canvas
-user id; without ``--roster``, the gradebook's students and their ``lms_user_id``). Only regular files are taken, never links, and only pages that carry the feedback
+(course/lms/roster.py reads it: ``lms_id`` is the Moodle participant number, or its
+``lms_id:<assignment>`` column, or the Canvas user id; without ``--roster``, the
+gradebook's students and their ``lms_user_id``). Only regular files are taken, never
+links, and only pages that carry the feedback
 Content-Security-Policy and no script (autograder/sanitize.py; ``./course.sh feedback``
 locks every page down). Roster students without feedback, feedback folders of students who
 are not in the roster, and other files (a student's own HTML handed in beside the notebook)
@@ -46,7 +48,7 @@ import zipfile
 from pathlib import Path
 
 from course import ROOT
-from course.grades import Person, RosterError, gradebook_people, read_roster
+from course.lms.roster import Roster, RosterError, Student, gradebook_roster, read_roster
 
 LMS_BUNDLES = ("moodle", "canvas")
 MOODLE_PLUGIN = "assignsubmission_file"
@@ -114,13 +116,13 @@ def feedback_pages(root: Path, student: str, assignment: str, problems: list) ->
     return pages
 
 
-def moodle_folder(person: Person, participant: str) -> str:
+def moodle_folder(person: Student, participant: str) -> str:
     """``<Full name>_<participant number>_assignsubmission_file_``, as Moodle names a participant's folder."""
     name = re.sub(r"[\s_/\\:*?\"<>|\x00-\x1f\x7f]+", " ", person.full_name).strip(" .~") or "Participant"
     return f"{name}_{participant}_{MOODLE_PLUGIN}_"
 
 
-def canvas_folder(person: Person) -> str:
+def canvas_folder(person: Student) -> str:
     """``<lastfirst>_<user id>``, as Canvas's "Download submissions" names a student's files."""
     lastfirst = "".join(ch for ch in f"{person.last_name}{person.first_name}".lower() if ch.isalnum())
     ident = "".join(ch for ch in person.lms_id if ch.isalnum()) or person.id
@@ -131,7 +133,7 @@ def feedback_name(page: Path) -> str:
     return f"{page.stem}-feedback.html"
 
 
-def bundle(root: Path, lms: str, roster: list[Person], which: list[str] | None = None,
+def bundle(root: Path, lms: str, roster: Roster, which: list[str] | None = None,
            out: Path | None = None) -> dict:
     """Bundle the feedback of ``which`` (default: every assignment of source/) for ``lms``.
 
@@ -144,7 +146,7 @@ def bundle(root: Path, lms: str, roster: list[Person], which: list[str] | None =
     out = Path(out or root / "build" / "lms") / lms
     out.mkdir(parents=True, exist_ok=True)
     written, problems, bundled = [], [], {}
-    by_id = {p.id: p for p in roster}
+    by_id = roster.by_id
     for assignment in which or assignments(root):
         present = sorted(s for s in (os.listdir(root / "feedback") if _folder(root / "feedback") else [])
                          if _folder(root / "feedback" / s / assignment) and _folder(root / "feedback" / s))
@@ -196,20 +198,19 @@ def bundle(root: Path, lms: str, roster: list[Person], which: list[str] | None =
     return {"written": written, "problems": problems, "students": bundled}
 
 
-def roster_or_gradebook(root: Path, roster_path: Path | None) -> list[Person]:
+def roster_or_gradebook(root: Path, roster_path: Path | None) -> Roster:
     """The roster file's students, or the gradebook's (what ``collect --roster`` imported)."""
     if roster_path:
         return read_roster(roster_path)
-    from course.gradebook import db_url, open_gradebook
+    from course.gradebook import db_url
 
     url = db_url(root)
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
         raise RosterError(f"there is no gradebook at {url} to take the students from: give --roster")
-    with open_gradebook(url) as gb:
-        people = gradebook_people(gb)
-    if not any(p.lms_id for p in people):
+    roster = gradebook_roster(url)
+    if roster is None or not any(s.lms_id for s in roster):
         raise RosterError("no student in the gradebook has an LMS id: give the roster (--roster roster.csv)")
-    return people
+    return roster
 
 
 def run(root: Path, lms: str, roster_path: Path | None = None, which: list[str] | None = None,

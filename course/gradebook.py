@@ -13,7 +13,11 @@ plain ``nbgrader autograde``, by nbgrader_config.py):
    (no ``gradebook.db``) or for a new assignment it is synced from ``source/`` with
    nbgrader's generate_assignment, writing the generated release to a scratch folder so
    the committed ``assignments/`` is not touched;
-5. the generated offline data exist (the sandbox mounts them read-only).
+5. the assignment's due date in the gradebook (where nbgrader's ``AssignLatePenalties``
+   reads it) is course.toml's ``[grading] due_dates.<assignment>`` when set
+   (``sync_due_date``, which ``./course.sh collect`` uses too); without one, a due date set
+   with ``nbgrader db assignment add ASSIGNMENT --duedate=...`` stays as it is;
+6. the generated offline data exist (the sandbox mounts them read-only).
 
 Any missing piece raises ``GradingNotReady`` with the command that fixes it.
 """
@@ -23,6 +27,7 @@ import argparse
 import subprocess
 import sys
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 from course import ROOT
@@ -50,6 +55,76 @@ def db_url(root: Path) -> str:
 
     return (os.environ.get("COURSE_GRADEBOOK_URL") or settings(root)["grading"].get("gradebook_url")
             or "sqlite:///" + str(Path(root) / "gradebook.db"))
+
+
+class DueDateError(ValueError):
+    """course.toml's due date of an assignment cannot be used; the message says how to write it."""
+
+
+def configured_due_date(root: Path, assignment: str) -> datetime | None:
+    """course.toml's ``[grading] due_dates.<assignment>`` (with its UTC offset), None when not set."""
+    from course.config import settings
+
+    where = f"course.toml [grading] due_dates.{assignment}"
+    due = (settings(root).get("grading", {}).get("due_dates") or {}).get(assignment)
+    if due is None:
+        return None
+    if isinstance(due, datetime):
+        stamp = due
+    else:
+        try:
+            stamp = datetime.fromisoformat(str(due).strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise DueDateError(f"{where}: {str(due)!r} is not an ISO 8601 time such as "
+                               "2026-12-01T23:59:00+00:00") from None
+    if stamp.tzinfo is None:
+        raise DueDateError(f"{where} has no UTC offset; write it as 2026-12-01T23:59:00+00:00")
+    return stamp
+
+
+def gradebook_due_date(url: str, assignment: str) -> datetime | None:
+    """The due date the gradebook at ``url`` holds for ``assignment`` (UTC), None if none.
+
+    One query (about a millisecond, so it can be asked once per student), through nbgrader's
+    own table definition; never creates the gradebook or its tables.
+    """
+    from nbgrader.api import Assignment
+    from sqlalchemy import create_engine, select
+    from sqlalchemy.orm import Session
+
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
+        return None
+    engine = create_engine(url)
+    try:
+        with Session(engine) as session:
+            if not engine.dialect.has_table(session.connection(), Assignment.__tablename__):
+                return None
+            stamp = session.execute(select(Assignment.duedate).where(Assignment.name == assignment)).scalar()
+    finally:
+        engine.dispose()
+    return stamp.replace(tzinfo=timezone.utc) if stamp else None
+
+
+def due_date(root: Path, assignment: str, url: str | None = None) -> tuple[datetime | None, str]:
+    """(the due date of ``assignment``, where it comes from: "course.toml", "gradebook" or ""),
+    without writing anything. DueDateError if course.toml's cannot be used."""
+    due = configured_due_date(root, assignment)
+    if due is not None:
+        return due, "course.toml"
+    due = gradebook_due_date(url or db_url(root), assignment)
+    return (due, "gradebook") if due else (None, "")
+
+
+def sync_due_date(root: Path, assignment: str, url: str | None = None) -> tuple[datetime | None, str]:
+    """Write course.toml's due date of ``assignment`` into the gradebook (at ``url``) when it is
+    set and the gradebook holds another; return ``due_date``'s (due date, source)."""
+    due, source = due_date(root, assignment, url)
+    if source == "course.toml":
+        url = url or db_url(root)
+        if gradebook_due_date(url, assignment) != due.astimezone(timezone.utc):
+            with open_gradebook(url) as gb:
+                gb.update_or_create_assignment(assignment, duedate=due)
+    return due, source
 
 
 def known_assignments(root: Path, url: str | None = None) -> set[str]:
@@ -86,7 +161,7 @@ def _env() -> dict:
 
 
 def prepare(root: Path = ROOT, which: list[str] | None = None, log=print) -> None:
-    """Steps 1 to 5 of the module doc for ``which`` (default: every assignment)."""
+    """Steps 1 to 6 of the module doc for ``which`` (default: every assignment)."""
     from autograder.answers import AnswersInvalid, verify_answers
     from autograder.sandbox import SandboxUnavailable, check_sandbox
     from course.config import assignments, prepare_offline_data
@@ -102,6 +177,10 @@ def prepare(root: Path = ROOT, which: list[str] | None = None, log=print) -> Non
             verify_answers(root, assignment)
         except AnswersInvalid as exc:
             raise GradingNotReady(str(exc)) from None
+        try:
+            configured_due_date(root, assignment)
+        except DueDateError as exc:
+            raise GradingNotReady(str(exc)) from None
     try:
         mode = check_sandbox()
     except SandboxUnavailable as exc:
@@ -112,6 +191,10 @@ def prepare(root: Path = ROOT, which: list[str] | None = None, log=print) -> Non
         if assignment not in known:
             log(f"[gradebook] {assignment}: not in the gradebook yet; syncing it from source/")
             sync_gradebook(root, assignment)
+    for assignment in todo:
+        due, source = sync_due_date(root, assignment)
+        if due is not None:
+            log(f"[gradebook] {assignment}: due {due.isoformat()} ({source})")
     prepare_offline_data()
 
 

@@ -3,15 +3,16 @@
 ``python -m course grades --lms canvas|moodle|csv --roster roster.csv [--out FILE]
 [--assignment A ...] [--title A=TITLE ...] [--pending blank|partial] [--canvas-notes]``
 
-The roster is a CSV file with the columns ``id,lms_id,first_name,last_name,email`` (the
-roster of ``./course.sh collect``; ``id`` and ``lms_id`` are required): ``id`` is
-nbgrader's student id (the folder name under submitted/), ``lms_id`` the student's id in
-the LMS (Canvas: the user id, the "ID" column of a Canvas gradebook export; Moodle: the
-number of the assignment's "Participant <number>" identifier, which Moodle numbers per
-assignment: a column ``lms_id:<assignment>`` overrides ``lms_id`` for one assignment).
-Optional columns for Canvas: ``sis_user_id``, ``sis_login_id``, ``section``. Without
-``--roster``, the gradebook's students are the roster (``collect --roster`` imports one
-there: names, email and ``lms_user_id``).
+The roster is the class roster of ``./course.sh collect``, read by its one reader
+(course/lms/roster.py, which says what it refuses): a CSV file with the columns
+``id,lms_id,first_name,last_name,email``. ``id`` is nbgrader's student id (the folder
+name under submitted/), ``lms_id`` the student's id in the LMS (Canvas: the user id, the
+"ID" column of a Canvas gradebook export; Moodle: the number of the assignment's
+"Participant <number>" identifier, which Moodle numbers per assignment: a column
+``lms_id:<assignment>`` overrides ``lms_id`` for one assignment). Optional columns for
+Canvas: ``sis_user_id``, ``sis_login_id``, ``section``. Without ``--roster``, the
+gradebook's students are the roster (``collect --roster`` imports one there: names,
+email and ``lms_user_id``).
 
 Each student's grade is what the gradebook holds: the autograded points, plus the
 points a grader gave in the formgrader, minus nbgrader's late penalty. A submission whose
@@ -35,92 +36,16 @@ This module only reads the gradebook.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from course import ROOT
 
-ROSTER_COLUMNS = ("id", "lms_id", "first_name", "last_name", "email")
+from course.lms.roster import Roster, RosterError, Student  # RosterError: also caught here by course/feedback.py
+
 LMS_CHOICES = ("canvas", "moodle", "csv")
 PENDING_NOTE = "pending manual grading"
-
-
-class RosterError(ValueError):
-    """The roster cannot be used; the message says which line and why."""
-
-
-@dataclass
-class Person:
-    """One line of the roster."""
-
-    id: str
-    lms_id: str
-    first_name: str
-    last_name: str
-    email: str
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def full_name(self) -> str:
-        return " ".join(p for p in (self.first_name, self.last_name) if p) or self.id
-
-    @property
-    def sortable_name(self) -> str:
-        """"Last, First", as Canvas lists students."""
-        if self.last_name and self.first_name:
-            return f"{self.last_name}, {self.first_name}"
-        return self.last_name or self.first_name or self.id
-
-    def lms_id_for(self, assignment: str) -> str:
-        return (self.extra.get(f"lms_id:{assignment}") or "").strip() or self.lms_id
-
-
-def gradebook_people(gb) -> list[Person]:
-    """The gradebook's students as a roster: what ``./course.sh collect --roster`` imported
-    (names, email and ``lms_user_id``), plus every student nbgrader added when grading."""
-    return [Person(s.id, s.lms_user_id or "", s.first_name or "", s.last_name or "", s.email or "")
-            for s in sorted(gb.students, key=lambda s: s.id)]
-
-
-def read_roster(path: Path) -> list[Person]:
-    """The roster's lines; RosterError on missing columns, empty or duplicated ids."""
-    path = Path(path)
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            header = [h.strip() for h in (reader.fieldnames or [])]
-            missing = [c for c in ROSTER_COLUMNS[:2] if c not in header]
-            if missing:
-                raise RosterError(f"{path}: the roster has no column {', '.join(missing)} "
-                                  f"(its columns: {','.join(ROSTER_COLUMNS)})")
-            rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None}
-                    for row in reader]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise RosterError(f"{path}: cannot read the roster: {exc}") from None
-    people, errors, seen, seen_lms = [], [], {}, {}
-    for line, row in enumerate(rows, start=2):
-        if not any(row.values()):
-            continue
-        person = Person(**{c: row.get(c, "") for c in ROSTER_COLUMNS},
-                        extra={k: v for k, v in row.items() if k not in ROSTER_COLUMNS})
-        if not person.id:
-            errors.append(f"line {line}: no id")
-            continue
-        if person.id in seen:
-            errors.append(f"line {line}: id {person.id!r} is also on line {seen[person.id]}")
-            continue
-        if person.lms_id and person.lms_id in seen_lms:
-            errors.append(f"line {line}: lms_id {person.lms_id!r} is also on line {seen_lms[person.lms_id]}")
-            continue
-        seen[person.id] = line
-        if person.lms_id:
-            seen_lms[person.lms_id] = line
-        people.append(person)
-    if errors:
-        raise RosterError(f"{path}: " + "; ".join(errors))
-    return people
 
 
 @dataclass
@@ -129,7 +54,7 @@ class Result:
 
     assignment: str
     student: str
-    person: Person | None
+    person: Student | None
     max_score: float
     submitted: bool = False
     timestamp: object = None
@@ -196,7 +121,7 @@ def num(x: float | None) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def _result(assignment: str, max_score: float, sub, person: Person | None) -> Result:
+def _result(assignment: str, max_score: float, sub, person: Student | None) -> Result:
     result = Result(assignment, sub.student_id, person, max_score, submitted=True, timestamp=sub.timestamp,
                     penalty=float(sub.late_submission_penalty or 0.0))
     several = len(sub.notebooks) > 1
@@ -219,7 +144,7 @@ def _result(assignment: str, max_score: float, sub, person: Person | None) -> Re
     return result
 
 
-def collect(gb, roster: list[Person], assignments: list[str] | None = None,
+def collect(gb, roster: Roster, assignments: list[str] | None = None,
             students: list[str] | None = None) -> Collected:
     """Every roster student's grade for each assignment of the gradebook (or those named), then
     the graded students who are not in the roster (``students``: only these). Reads only."""
@@ -233,13 +158,13 @@ def collect(gb, roster: list[Person], assignments: list[str] | None = None,
         names = [n for n in known if n in assignments]
     else:
         names = list(known)
-    by_id = {p.id: p for p in roster}
+    by_id = roster.by_id
     wanted = set(students or [])
     results, outside = [], []
     for name in names:
         max_score = float(known[name].max_score or 0.0)
         subs = {s.student_id: s for s in gb.assignment_submissions(name)}
-        for person in roster:
+        for person in roster.students:
             if wanted and person.id not in wanted:
                 continue
             sub = subs.get(person.id)

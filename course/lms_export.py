@@ -5,7 +5,7 @@
     python -m nbgrader export --exporter=course.lms_export.PlainCsvExport --to grades-lms.csv [--LmsExport.roster=...]
 
 (``./course.sh grades --lms canvas|moodle|csv`` runs the same plugins; course/grades.py
-says how a grade, a pending written answer and the roster are read.) Options:
+says how a grade and a pending written answer are read, course/lms/roster.py the roster.) Options:
 ``--LmsExport.pending=partial`` puts the points graded so far where a written answer
 still waits for a grader (default: an empty grade); ``--LmsExport.titles=demo="Demo (1234)"``
 names the Canvas column of an assignment; ``--CanvasExport.notes=True`` adds Canvas's
@@ -53,7 +53,8 @@ from pathlib import Path
 from nbgrader.plugins import ExportPlugin
 from traitlets import Bool, Dict, Enum, List, Unicode
 
-from course.grades import Collected, Result, collect, gradebook_people, num, read_roster
+from course.grades import Collected, Result, collect, num
+from course.lms.roster import Roster, gradebook_roster, read_roster
 
 CANVAS_STUDENT_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 CANVAS_POINTS_ROW = "Points Possible"
@@ -82,13 +83,13 @@ class LmsExport(ExportPlugin):
 
     def export(self, gradebook) -> None:
         if self.roster:
-            people = read_roster(Path(self.roster))
+            roster = read_roster(Path(self.roster))
         else:
-            people = gradebook_people(gradebook)
-            if self.roster_required and not any(p.lms_id for p in people):
+            roster = gradebook_roster(gradebook) or Roster([], "the gradebook")
+            if self.roster_required and not any(s.lms_id for s in roster):
                 raise ValueError(f"{type(self).__name__}: no student in the gradebook has an LMS id: give the "
                                  "roster (--roster roster.csv; nbgrader: --LmsExport.roster=roster.csv)")
-        collected = collect(gradebook, people, assignments=[str(a) for a in self.assignment] or None,
+        collected = collect(gradebook, roster, assignments=[str(a) for a in self.assignment] or None,
                             students=[str(s) for s in self.student] or None)
         dest = Path(self.to or self.default_to)
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -129,8 +130,7 @@ class CanvasExport(LmsExport):
             if r.person is not None:
                 by_person.setdefault(r.person.id, (r.person, {}))[1][r.assignment] = r
         for person, results in by_person.values():
-            extra = person.extra
-            if not (person.lms_id or extra.get("sis_user_id") or extra.get("sis_login_id")):
+            if not (person.lms_id or person.sis_user_id or person.sis_login_id):
                 report.append(f"{person.id} ({person.full_name}): left out of the Canvas file: no lms_id "
                               "(Canvas user id) or SIS id in the roster")
                 continue
@@ -138,8 +138,8 @@ class CanvasExport(LmsExport):
             cells = [self.grade(results[n]) if n in results else "" for n in names]
             if not any(cells) and not (self.notes and notes[0]):
                 continue  # nothing to say: no row, so Canvas changes nothing for this student
-            rows.append([person.sortable_name, person.lms_id, extra.get("sis_user_id", ""),
-                         extra.get("sis_login_id", ""), extra.get("section", "")] + notes * self.notes + cells)
+            rows.append([person.sortable_name, person.lms_id, person.sis_user_id, person.sis_login_id,
+                         person.section] + notes * self.notes + cells)
         _csv(dest, rows)
         return [dest]
 

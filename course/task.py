@@ -66,7 +66,12 @@ def submission_files(root: Path, assignment: str, student: str) -> dict:
 
 
 def task_key(root: Path, assignment: str, student: str, submission: dict) -> str:
-    """What a grade depends on: the submission, the answers and manifest, the release, the config."""
+    """What a grade depends on: the submission (with the collector's time), the answers and
+    manifest, the release, the config, and the assignment's due date in the gradebook (what
+    the task's template gradebook holds: course.toml's, synced by the preflight, or one set
+    with ``nbgrader db assignment add --duedate``), so a changed due date regrades."""
+    from course.gradebook import db_url, gradebook_due_date
+
     digest = hashlib.sha256()
     digest.update(json.dumps(submission, sort_keys=True).encode())
     root = Path(root)
@@ -74,6 +79,8 @@ def task_key(root: Path, assignment: str, student: str, submission: dict) -> str
                  root / "course.toml", *sorted((root / "assignments" / assignment).glob("*.ipynb"))]:
         if path.exists():
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    due = gradebook_due_date(db_url(root), assignment)
+    digest.update(b"due date\0" + (due.isoformat() if due else "none").encode())
     return digest.hexdigest()
 
 
