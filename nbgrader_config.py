@@ -144,8 +144,9 @@ if _targets is not False and not os.environ.get("COURSE_SKIP_PREFLIGHT"):
 
 # Late submissions (`./course.sh collect`, course/collect.py): a submission's time is the
 # collector's record (build/collected/<assignment>.json, written into timestamp.txt by
-# intake) and its due date the gradebook assignment's (collect writes course.toml's
-# [grading] due_dates.<assignment> there; or `nbgrader db assignment add A --duedate=...`).
+# intake) and its due date the gradebook assignment's (the preflight and collect write
+# course.toml's [grading] due_dates.<assignment> there; without one, a date set with
+# `nbgrader db assignment add A --duedate=...` stays).
 # nbgrader's AssignLatePenalties asks LatePenalty for each notebook of a late submission:
 # late_penalty_per_hour points per started hour late, the whole score after
 # late_zero_after_hours (0: never), never more than the notebook scored; both 0: none.

@@ -22,7 +22,7 @@ failure log ends only that student's task, reported as failed (a note naming the
 its log in ``build/logs/failed/``); the rest of the class is graded and merged.
 
 Resumable: after a task is merged its key (submission, answers manifest, release and
-configuration hashes; ``course.task.task_key``) is stored in
+configuration hashes, the assignment's due date; ``course.task.task_key``) is stored in
 ``build/grading/state/<assignment>/<student>.json``; a re-run skips students whose key is
 unchanged unless ``force``. Interruptible: Ctrl-C stops handing out tasks, merges
 nothing that is half done, and leaves every merged grade complete.
