@@ -50,7 +50,13 @@ class Signature:
 
 
 def _cells(nb) -> list:
-    cells = nb.get("cells") if isinstance(nb, dict) else None
+    """The cell dicts of a notebook (nbformat 4, or the first worksheet of nbformat 3)."""
+    if not isinstance(nb, dict):
+        return []
+    cells = nb.get("cells")
+    worksheets = nb.get("worksheets")
+    if not isinstance(cells, list) and isinstance(worksheets, list) and worksheets and isinstance(worksheets[0], dict):
+        cells = worksheets[0].get("cells")
     return [c for c in cells if isinstance(c, dict)] if isinstance(cells, list) else []
 
 
@@ -119,6 +125,39 @@ def best_match(raw: bytes, signatures: list[Signature]):
         if score > best_score:
             best, best_score = sig, score
     return best_score, best
+
+
+def classify(raw: bytes, signatures: list[Signature], assignment: str) -> tuple[str, str]:
+    """("ours" | "foreign" | "unrecognised" | "corrupt", detail) for a notebook's bytes.
+
+    "foreign": at least RECOGNISED like another assignment's release notebook, and more
+    like it than like any of ``assignment``'s; "ours": anything of ``assignment``'s in it.
+    """
+    try:
+        nb = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return "corrupt", "not UTF-8 text"
+    except (ValueError, RecursionError) as exc:
+        return "corrupt", f"not JSON ({type(exc).__name__})"
+    if not isinstance(nb, dict) or not (isinstance(nb.get("cells"), list) or isinstance(nb.get("worksheets"), list)):
+        return "corrupt", "JSON but not a notebook (no cells)"
+    cells = _cells(nb)
+    gids = {g for g in (_meta(c).get("grade_id") for c in cells) if isinstance(g, str)}
+    sources = {_norm(_source(c)) for c in cells}
+    ours, other, other_name = 0.0, 0.0, ""
+    for sig in signatures:
+        if not sig.size:
+            continue
+        score = (len(sig.grade_ids & gids) + len(sig.locked & sources)) / sig.size
+        if sig.assignment == assignment:
+            ours = max(ours, score)
+        elif score > other:
+            other, other_name = score, f"{sig.assignment} ({sig.notebook})"
+    if other >= RECOGNISED and other > ours:
+        return "foreign", other_name
+    if ours > 0:
+        return "ours", ""
+    return "unrecognised", ""
 
 
 def _zip_notebooks(name: str, data: bytes, notes: list) -> dict:

@@ -65,6 +65,7 @@ from pathlib import Path
 from nbgrader.plugins import LateSubmissionPlugin
 from traitlets import Float
 
+from autograder.recognise import classify, release_signatures
 from course import ROOT
 
 
@@ -254,76 +255,6 @@ def archive_export(root: Path, export: Path, kind: str) -> tuple[str, Path, list
 
 
 # -- notebooks: this assignment's, another's, or not one ---------------------------------------
-def _norm(source) -> str:
-    if isinstance(source, list):
-        source = "".join(s for s in source if isinstance(s, str))
-    return " ".join(source.split()) if isinstance(source, str) else ""
-
-
-def _cells(nb: dict) -> list:
-    cells = nb.get("cells")
-    if not isinstance(cells, list) and isinstance(nb.get("worksheets"), list) and nb["worksheets"]:
-        cells = nb["worksheets"][0].get("cells") if isinstance(nb["worksheets"][0], dict) else None
-    return [c for c in cells if isinstance(c, dict)] if isinstance(cells, list) else []
-
-
-def _nbgrader(cell: dict) -> dict:
-    meta = cell.get("metadata")
-    meta = meta.get("nbgrader") if isinstance(meta, dict) else None
-    return meta if isinstance(meta, dict) else {}
-
-
-def release_signatures(root: Path) -> list[tuple[str, str, frozenset, frozenset]]:
-    """(assignment, notebook, grade ids, locked sources) of every release notebook."""
-    out = []
-    base = Path(root) / "assignments"
-    for folder in sorted(p for p in base.iterdir() if p.is_dir() and not p.is_symlink()) if base.is_dir() else []:
-        for path in sorted(folder.glob("*.ipynb")):
-            try:
-                nb = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue
-            gids, locked = set(), set()
-            for cell in _cells(nb):
-                meta = _nbgrader(cell)
-                if isinstance(meta.get("grade_id"), str):
-                    gids.add(meta["grade_id"])
-                if meta.get("locked") and not meta.get("solution") and _norm(cell.get("source")):
-                    locked.add(_norm(cell.get("source")))
-            out.append((folder.name, path.name, frozenset(gids), frozenset(locked)))
-    return out
-
-
-def notebook_kind(data: bytes, signatures: list, assignment: str) -> tuple[str, str]:
-    """("ours" | "unrecognised" | "foreign" | "corrupt", detail) for a submitted notebook's bytes."""
-    try:
-        nb = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        return "corrupt", "not UTF-8 text"
-    except (ValueError, RecursionError) as exc:
-        return "corrupt", f"not JSON ({type(exc).__name__})"
-    if not isinstance(nb, dict) or not (isinstance(nb.get("cells"), list) or isinstance(nb.get("worksheets"), list)):
-        return "corrupt", "JSON but not a notebook (no cells)"
-    cells = _cells(nb)
-    gids = {g for g in (_nbgrader(c).get("grade_id") for c in cells) if isinstance(g, str)}
-    sources = {_norm(c.get("source")) for c in cells}
-    ours, other, other_name = 0.0, 0.0, ""
-    for name, notebook, sig_gids, sig_locked in signatures:
-        size = len(sig_gids) + len(sig_locked)
-        if not size:
-            continue
-        score = (len(sig_gids & gids) + len(sig_locked & sources)) / size
-        if name == assignment:
-            ours = max(ours, score)
-        elif score > other:
-            other, other_name = score, f"{name} ({notebook})"
-    if other >= 0.5 and other > ours:
-        return "foreign", other_name
-    if ours > 0:
-        return "ours", ""
-    return "unrecognised", ""
-
-
 # -- the run ----------------------------------------------------------------------------------
 @dataclasses.dataclass
 class Item:
@@ -514,7 +445,7 @@ def _files_to_write(run: _Run, sid: str, keep: list[Item], entry: dict) -> dict[
             continue
         what = "other"
         if name.lower().endswith(".ipynb"):
-            what, detail = notebook_kind(data, run.signatures, run.assignment)
+            what, detail = classify(data, run.signatures, run.assignment)
             if what == "corrupt":
                 run.refuse(origin, sid, f"not a readable notebook ({detail}): ask the student to download it again "
                                         "(Colab: File > Download > Download .ipynb)")
@@ -727,7 +658,7 @@ def collect(root: Path, assignment: str, export: Path, *, lms: str | None = None
 
         record_path = root / "build" / "collected" / f"{assignment}.json"
         run = _Run(root=root, assignment=assignment, lms=lms, top=top, older=base / "older", digest=digest,
-                   extractor=extractor, collector=collector, signatures=release_signatures(root),
+                   extractor=extractor, collector=collector, signatures=release_signatures(root / "assignments"),
                    record=_read_record(record_path), due=due, times=time_table,
                    times_name=Path(times).name if times else "", zip_times=zip_times, zone=tz, unmatched=unmatched)
         for sid in sorted(owned):
