@@ -11,25 +11,12 @@ test, elsewhere it is skipped with the install command.
 """
 from __future__ import annotations
 
-import os
 import shutil
 
-import pytest
-
 from course import ROOT
-from course.sitecheck import check_site, chromium_path
+from course.sitecheck import check_site
 
 SCREENSHOTS = ROOT / "build" / "screenshots"
-
-
-@pytest.fixture(scope="module")
-def browser_ready():
-    try:
-        chromium_path()
-    except RuntimeError as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(exc))
 
 
 def test_every_page_renders_offline_with_typeset_math_and_working_links(site, browser_ready):

@@ -19,7 +19,6 @@ browser fails, elsewhere it skips.
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
 import sys
 import zipfile
@@ -46,18 +45,6 @@ MODELS_LOADED = ("() => document.querySelector('input#test_softmax') && "
                  "document.querySelector('input#test_softmax').placeholder === '2'")
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    from course.sitecheck import chromium_path
-
-    try:
-        return chromium_path()
-    except RuntimeError as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(exc))
-
-
 def grades_files(root: Path, tag: str) -> dict:
     """Run ``python -m course grades`` for each LMS; return the parsed files and the report."""
     out = {}
@@ -79,7 +66,7 @@ def grades_files(root: Path, tag: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory, chromium):
+def course(tmp_path_factory, browser_ready):
     root = make_demo_course(tmp_path_factory.mktemp("manual-grading"), cell_timeout=8, memory_mib=1024)
     make_answers(root, "demo")
     release(root)
@@ -103,7 +90,7 @@ def _gradebook(root: Path):
 
 
 @pytest.fixture(scope="module")
-def graded_by_hand(course, formgrader, chromium):
+def graded_by_hand(course, formgrader, browser_ready):
     """A grader types the score of q_softmax for `reference` in the formgrader and leaves the box."""
     from playwright.sync_api import sync_playwright
 
@@ -114,7 +101,7 @@ def graded_by_hand(course, formgrader, chromium):
         sid = gb.find_submission_notebook("demo", "demo", "reference").id
     url = f"{base}/formgrader/submissions/{sid}/"
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=browser_ready, args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(extra_http_headers={"Authorization": f"token {formgrader['token']}"})
             page = context.new_page()

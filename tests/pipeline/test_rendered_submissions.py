@@ -170,18 +170,6 @@ def hostile_notebook(reference, port: int) -> dict:
 
 
 @pytest.fixture(scope="module")
-def browser_ready():
-    from course.sitecheck import chromium_path
-
-    try:
-        return chromium_path()
-    except RuntimeError as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(exc))
-
-
-@pytest.fixture(scope="module")
 def graded(tmp_path_factory, browser_ready):
     root = make_demo_course(tmp_path_factory.mktemp("rendered-course"), cell_timeout=8, memory_mib=1024)
     make_answers(root, "demo")
