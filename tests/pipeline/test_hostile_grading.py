@@ -308,7 +308,38 @@ def edge_submissions(root: Path, reference) -> dict:
     raw["cells"][0]["id"] = "\udcff\x1b[2J"
     (folder("a_surrogates") / "demo.ipynb").write_text(json.dumps(raw))  # ASCII JSON: the escapes stay escapes
     out["a_surrogates"] = (None, 6)
+    # The probe made to emit a byte-string array of the right shape for one case (the grader's
+    # comparison used to raise on it and fail the whole notebook): that case fails, the rest counts.
+    nb = _variant(reference)
+    nb.cells.insert(index(nb, "test_softmax"), _code(BYTES_PAYLOAD_ON))
+    nb.cells.insert(index(nb, "test_softmax") + 1, _code(BYTES_PAYLOAD_OFF))
+    nbformat.write(nb, str(folder("a_bytes_payload") / "demo.ipynb"))
+    out["a_bytes_payload"] = (nb, 4)
+    # Megabytes of region markers without an end in a written answer and a code comment
+    # (quadratic patterns took minutes of intake and feedback on far less).
+    nb = _variant(reference)
+    markers = "BEGIN HIDDEN TESTS BEGIN MARK SCHEME\n" * 60_000
+    cell(nb, "q_softmax_answer").source += "\n" + markers
+    nb.cells.insert(index(nb, "imports") + 1, _code("# " + markers.replace("\n", "\n# ") + "\nx = 1"))
+    nbformat.write(nb, str(folder("a_megabyte_markers") / "demo.ipynb"))
+    out["a_megabyte_markers"] = (nb, 6)
     return out
+
+
+BYTES_PAYLOAD_ON = '''
+import base64, numpy as np
+import autograder.probe as _p
+_real_encode = _p.encode_outputs
+def _bytes_payload(outputs):
+    return {name: {"dtype": "|S8", "shape": list(np.shape(value)),
+                   "data": base64.b64encode(b"x" * (8 * int(np.size(value)))).decode()}
+            for name, value in outputs.items()}
+_p.encode_outputs = _bytes_payload
+'''
+
+BYTES_PAYLOAD_OFF = '''
+_p.encode_outputs = _real_encode
+'''
 
 
 def _leftover_processes() -> list[str]:
@@ -381,7 +412,7 @@ def test_the_real_command_graded_the_whole_class(hostile):
     "a_ignores_interrupts", "a_fork_bomb", "a_fill_disk", "a_output_flood", "a_past_deadline",
     "a_symlinks", "a_link_to_solutions", "a_link_to_classmate", "a_link_to_autograder",
     "a_linked_student_folder", "a_nested_links", "a_own_timestamp", "a_own_timestamp_no_record",
-    "a_large_outputs", "a_notebook_folder", "a_surrogates"])
+    "a_large_outputs", "a_notebook_folder", "a_surrogates", "a_bytes_payload", "a_megabyte_markers"])
 def test_hostile_submission_gets_exactly_its_own_points(hostile, student):
     """Does each hostile or unlucky submission get exactly what its own code earns?"""
     assert hostile["scores"][student] == hostile["subs"][student][1]
@@ -512,6 +543,25 @@ def test_submission_time_comes_from_the_collector(hostile):
         unrecorded = gb.find_submission("demo", "a_own_timestamp_no_record").timestamp
     assert recorded == datetime.fromisoformat(COLLECTED).replace(tzinfo=None)
     assert unrecorded is None
+
+
+def test_a_hostile_payload_fails_its_own_case_only(hostile):
+    """A byte-string payload of the right shape: softmax's test fails with a verdict, the
+    notebook is graded, the other tests pass."""
+    nb = nbformat.read(str(hostile["root"] / "autograded" / "a_bytes_payload" / "demo" / "demo.ipynb"),
+                       as_version=4)
+    outs = cell(nb, "test_softmax").outputs
+    assert len(outs) == 1 and outs[0].output_type == "error" and "could not be read" in outs[0].evalue, outs
+    assert cell(nb, "test_counter").outputs[0].output_type == "stream"
+
+
+def test_megabytes_of_markers_are_hidden_in_feedback(hostile):
+    """Two megabytes of BEGIN markers without an end: graded, and the feedback page hides the
+    rest of the answer after the first marker (an unterminated region hides to the end)."""
+    page = hostile["root"] / "feedback" / "a_megabyte_markers" / "demo" / "demo.html"
+    text = page.read_text()
+    assert "BEGIN HIDDEN TESTS" not in text and "BEGIN MARK SCHEME" not in text
+    assert page.stat().st_size < 2_000_000
 
 
 def test_hostile_names_do_not_break_the_report(hostile):
