@@ -51,3 +51,16 @@ def submit(root: Path, student: str, nb) -> None:
         (folder / "demo.ipynb").write_text(nb)
     else:
         nbformat.write(nb, str(folder / "demo.ipynb"))
+
+
+def sampled_demo_course(dest: Path, **settings) -> tuple[Path, dict]:
+    """The demo course in ``dest`` (``settings`` as for make_demo_course) with its answers,
+    release and sample submissions made: (root, {assignment: expected partial points})."""
+    from course.answers import make_answers
+    from course.release import release
+    from course.samples import make_samples
+
+    root = make_demo_course(dest, **settings)
+    make_answers(root, "demo")
+    release(root)
+    return root, make_samples(root)

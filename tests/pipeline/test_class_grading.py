@@ -19,15 +19,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course.answers import make_answers
 from course.autograde import autograde
 from course.feedback import feedback, grades
-from course.release import release
-from course.samples import make_samples
 
 from tests.net import free_port
 
-from .demo_course import make_demo_course, submit
+from .demo_course import sampled_demo_course, submit
 from .test_demo_grading import scenarios
 
 CLASS = ("deleted_cells", "duplicated", "sys_exit", "invalid_json")
@@ -58,10 +55,7 @@ def _assert_same(snapshot: tuple[dict, dict], serial: tuple[dict, dict]) -> None
 def course(tmp_path_factory):
     # A generous cell timeout: none of these submissions runs long, and a cell that timed out
     # on a loaded CI machine in one run but not in another would make the runs differ.
-    root = make_demo_course(tmp_path_factory.mktemp("class-course"), cell_timeout=30, memory_mib=1024)
-    make_answers(root, "demo")
-    release(root)
-    make_samples(root)
+    root, _ = sampled_demo_course(tmp_path_factory.mktemp("class-course"), cell_timeout=30, memory_mib=1024)
     reference = nbformat.read(str(root / "submitted" / "reference" / "demo" / "demo.ipynb"), as_version=4)
     release_nb = nbformat.read(str(root / "assignments" / "demo" / "demo.ipynb"), as_version=4)
     for student, (nb, _) in scenarios(reference, release_nb).items():

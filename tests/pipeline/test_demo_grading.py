@@ -17,13 +17,10 @@ import nbformat
 import pytest
 
 from course import ROOT
-from course.answers import make_answers
 from course.autograde import autograde
 from course.feedback import feedback, grades
-from course.release import release
-from course.samples import make_samples
 
-from .demo_course import make_demo_course, submit
+from .demo_course import sampled_demo_course, submit
 
 WRONG_SOFTMAX = '''
 def softmax(x):
@@ -149,10 +146,7 @@ def named_by_the_student(root: Path, reference) -> dict:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    root = make_demo_course(tmp_path_factory.mktemp("demo-course"), cell_timeout=8, memory_mib=1024)
-    make_answers(root, "demo")
-    release(root)
-    expected = make_samples(root)
+    root, expected = sampled_demo_course(tmp_path_factory.mktemp("demo-course"), cell_timeout=8, memory_mib=1024)
     reference = nbformat.read(str(root / "submitted" / "reference" / "demo" / "demo.ipynb"), as_version=4)
     release_nb = nbformat.read(str(root / "assignments" / "demo" / "demo.ipynb"), as_version=4)
     extra = scenarios(reference, release_nb)

@@ -39,16 +39,9 @@ def grade_or_raise(task, timeout=None):
 def course(tmp_path_factory):
     """The demo course: the four samples, and copies of the reference submission for the
     students whose task, merge, state or log is made to fail."""
-    from course.answers import make_answers
-    from course.release import release
-    from course.samples import make_samples
+    from .demo_course import sampled_demo_course, submit
 
-    from .demo_course import make_demo_course, submit
-
-    root = make_demo_course(tmp_path_factory.mktemp("failures-course"), cell_timeout=30)
-    make_answers(root, "demo")
-    release(root)
-    make_samples(root)
+    root, _ = sampled_demo_course(tmp_path_factory.mktemp("failures-course"), cell_timeout=30)
     reference = nbformat.read(str(root / "submitted" / "reference" / "demo" / "demo.ipynb"), as_version=4)
     for student in (CRASH_TASK, CRASH_MERGE, NO_STATE, NO_LOG, KILLS_WORKER):
         submit(root, student, reference)

@@ -292,16 +292,9 @@ def _stop(proc: subprocess.Popen) -> None:
 def tls_class(tmp_path_factory):
     """The demo course (four sample submissions) and an external TLS cluster on 127.0.0.1:
     ``dask scheduler`` and one ``dask worker`` with the recipe's files."""
-    from course.answers import make_answers
-    from course.release import release
-    from course.samples import make_samples
+    from .demo_course import sampled_demo_course
 
-    from .demo_course import make_demo_course
-
-    root = make_demo_course(tmp_path_factory.mktemp("tls-course"), cell_timeout=30)
-    make_answers(root, "demo")
-    release(root)
-    make_samples(root)
+    root, _ = sampled_demo_course(tmp_path_factory.mktemp("tls-course"), cell_timeout=30)
     tls = Path(tempfile.mkdtemp(prefix="dlcourse-tls-"))  # 0700
     _make_certificates(tls)
     port = free_port()

@@ -413,19 +413,13 @@ def test_the_handin_file_gets_full_marks_from_the_autograder(colab, tmp_path):
     """The demo course's reference submission passed through the cell on Colab and handed in:
     does the real autograde stage (sandboxed) read it without repair and give it every point,
     the cell printing its one line while graded?"""
-    from course.answers import make_answers
     from course.autograde import autograde
     from course.gradebook import db_url, open_gradebook
-    from course.release import release
-    from course.samples import make_samples
 
-    from .demo_course import make_demo_course
+    from .demo_course import sampled_demo_course
 
     (tmp_path / "course").mkdir()
-    root = make_demo_course(tmp_path / "course", cell_timeout=8, memory_mib=1024)
-    make_answers(root, "demo")
-    release(root)
-    make_samples(root)
+    root, _ = sampled_demo_course(tmp_path / "course", cell_timeout=8, memory_mib=1024)
     reference = read(root / "submitted" / "reference" / "demo" / "demo.ipynb")
     run = run_cell(colab, handin_source(reference), reference, tmp_path / "colab", "demo.ipynb")
     assert run.downloads == [str(run.handin)]

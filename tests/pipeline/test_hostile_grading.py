@@ -23,12 +23,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course.answers import make_answers
 from course.feedback import feedback, grades
-from course.release import release
-from course.samples import make_samples
 
-from .demo_course import make_demo_course, submit
+from .demo_course import sampled_demo_course, submit
 from .test_demo_grading import cell, index, scenarios
 
 MARKER = "DLCOURSE-HOSTILE"  # in the argv of every process a hostile notebook leaves behind
@@ -361,12 +358,9 @@ def _report(root: Path, student: str, tag: str) -> dict:
 
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
-    root = make_demo_course(tmp_path_factory.mktemp("hostile-course"), cell_timeout=8, memory_mib=1024,
-                            notebook_deadline=DEADLINE, kernel_tmp_mib=64, kernel_file_mib=16,
-                            output_cap_bytes=20000)
-    make_answers(root, "demo")
-    release(root)
-    make_samples(root)
+    root, _ = sampled_demo_course(tmp_path_factory.mktemp("hostile-course"), cell_timeout=8, memory_mib=1024,
+                                  notebook_deadline=DEADLINE, kernel_tmp_mib=64, kernel_file_mib=16,
+                                  output_cap_bytes=20000)
     reference = nbformat.read(str(root / "submitted" / "reference" / "demo" / "demo.ipynb"), as_version=4)
     release_nb = nbformat.read(str(root / "assignments" / "demo" / "demo.ipynb"), as_version=4)
     listener = socket.socket()

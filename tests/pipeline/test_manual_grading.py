@@ -26,12 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from course.answers import make_answers
 from course.autograde import autograde
-from course.release import release
-from course.samples import make_samples
 
-from .demo_course import make_demo_course
+from .demo_course import sampled_demo_course
 from .formgrader import formgrader_server
 
 ROSTER = """id,lms_id,first_name,last_name,email
@@ -67,10 +64,7 @@ def grades_files(root: Path, tag: str) -> dict:
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory, browser_ready):
-    root = make_demo_course(tmp_path_factory.mktemp("manual-grading"), cell_timeout=8, memory_mib=1024)
-    make_answers(root, "demo")
-    release(root)
-    make_samples(root)
+    root, _ = sampled_demo_course(tmp_path_factory.mktemp("manual-grading"), cell_timeout=8, memory_mib=1024)
     autograde(root, ["demo"])
     (root / "roster.csv").write_text(ROSTER)
     return {"root": root, "before": grades_files(root, "before")}

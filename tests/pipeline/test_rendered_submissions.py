@@ -40,12 +40,9 @@ import nbformat
 import pytest
 
 from autograder.sanitize import CSP, page_problems
-from course.answers import make_answers
 from course.feedback import feedback, grades
-from course.release import release
-from course.samples import make_samples
 
-from .demo_course import make_demo_course
+from .demo_course import sampled_demo_course
 from .formgrader import formgrader_server
 from .test_demo_grading import index
 
@@ -171,10 +168,7 @@ def hostile_notebook(reference, port: int) -> dict:
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, browser_ready):
-    root = make_demo_course(tmp_path_factory.mktemp("rendered-course"), cell_timeout=8, memory_mib=1024)
-    make_answers(root, "demo")
-    release(root)
-    make_samples(root)
+    root, _ = sampled_demo_course(tmp_path_factory.mktemp("rendered-course"), cell_timeout=8, memory_mib=1024)
     watch = Watch()
     reference = nbformat.read(str(root / "submitted" / "reference" / "demo" / "demo.ipynb"), as_version=4)
     for student in (STUDENT, EVIL_STUDENT):

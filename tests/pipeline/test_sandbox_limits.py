@@ -29,12 +29,9 @@ import nbformat
 import pytest
 
 from autograder import cgroups
-from course.answers import make_answers
 from course.feedback import grades
-from course.release import release
-from course.samples import make_samples
 
-from .demo_course import make_demo_course
+from .demo_course import sampled_demo_course
 from .test_demo_grading import cell, index
 
 MEMORY_MIB = 512
@@ -235,12 +232,9 @@ def _creator_alive(group: Path) -> bool:
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    root = make_demo_course(tmp_path_factory.mktemp("limits-course"), cell_timeout=CELL_TIMEOUT,
-                            memory_mib=MEMORY_MIB, notebook_deadline=90, kernel_tmp_mib=TMP_MIB,
-                            kernel_file_mib=16, output_cap_bytes=OUTPUT_CAP)
-    make_answers(root, "demo")
-    release(root)
-    make_samples(root)
+    root, _ = sampled_demo_course(tmp_path_factory.mktemp("limits-course"), cell_timeout=CELL_TIMEOUT,
+                                  memory_mib=MEMORY_MIB, notebook_deadline=90, kernel_tmp_mib=TMP_MIB,
+                                  kernel_file_mib=16, output_cap_bytes=OUTPUT_CAP)
     canary = tmp_path_factory.mktemp("canary")
     (canary / "keep.txt").write_text("must survive grading")
     host_tmp = tmp_path_factory.mktemp("tmp")  # the grader's $TMPDIR: scratch folders go here
