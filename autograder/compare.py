@@ -29,6 +29,16 @@ def rel_error(x: np.ndarray, y: np.ndarray) -> float:
         return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
 
+def abs_error(x: np.ndarray, y: np.ndarray) -> float:
+    """max |x - y| (NaN when either holds NaN or the difference of infinities)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.size == 0:
+        return 0.0
+    with np.errstate(all="ignore"):
+        return float(np.max(np.abs(x - y)))
+
+
 @dataclasses.dataclass
 class Verdict:
     case_id: str
@@ -103,8 +113,10 @@ def _compare(case: Case, case_id: str, student: dict, answer: dict) -> Verdict:
             continue
         err = rel_error(got, expected)
         tol = case.tolerance(name)
-        if not err <= tol:
-            problems.append(f"output '{name}' is wrong (relative error {err:.1e} > {tol:.0e})")
+        atol = case.abs_tolerance(name)
+        if not err <= tol and not abs_error(got, expected) <= atol:
+            within = f" and absolute error above {atol:.0e}" if atol else ""
+            problems.append(f"output '{name}' is wrong (relative error {err:.1e} > {tol:.0e}{within})")
     extra = set(student) - set(answer)
     if extra:
         problems.append(f"unexpected outputs {_names(extra)}")

@@ -18,6 +18,11 @@ Register a case with the decorator, in ``autograder/cases/<assignment>.py``::
 
 ``tol`` is the largest allowed ``rel_error`` (COURSE.md's formula) between student and
 reference outputs; integer outputs must match exactly. ``tols`` overrides it per output.
+``atols`` gives an output an absolute tolerance as well: it passes when the largest
+absolute difference is at most its ``atol``, whatever the relative error. Use it where
+the reference is exactly zero (or near it), since the relative error of a correct
+value computed differently (-2e-16 against 0) is 1 there; choose tolerances from the
+conditioning of the case, not from how close the reference happens to land.
 The case id used in notebooks is ``"<assignment>/<name>"``.
 
 ``derive`` is for answers that are not unique, such as hand-chosen weights: the case
@@ -52,13 +57,18 @@ class Case:
     tol: float = 1e-6
     tols: dict = dataclasses.field(default_factory=dict)
     derive: Callable[[dict], dict] | None = None
+    atols: dict = dataclasses.field(default_factory=dict)
 
     def tolerance(self, output: str) -> float:
         return self.tols.get(output, self.tol)
 
+    def abs_tolerance(self, output: str) -> float:
+        """The absolute tolerance of ``output`` (0: the relative error alone decides)."""
+        return self.atols.get(output, 0.0)
+
 
 def case(name: str, tol: float = 1e-6, tols: dict | None = None,
-         derive: Callable[[dict], dict] | None = None):
+         derive: Callable[[dict], dict] | None = None, atols: dict | None = None):
     """Register ``fn`` as the case ``name`` of the module it is defined in."""
 
     def register(fn):
@@ -66,7 +76,8 @@ def case(name: str, tol: float = 1e-6, tols: dict | None = None,
         registry = module.__dict__.setdefault("CASES", {})
         if name in registry:
             raise ValueError(f"case {name!r} is defined twice in {fn.__module__}")
-        registry[name] = Case(name=name, run=fn, tol=tol, tols=dict(tols or {}), derive=derive)
+        registry[name] = Case(name=name, run=fn, tol=tol, tols=dict(tols or {}), derive=derive,
+                              atols=dict(atols or {}))
         return fn
 
     return register

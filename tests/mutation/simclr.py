@@ -1,0 +1,4 @@
+"""Correct variants and plausible mistakes for simclr (see tests/mutation/__init__.py)."""
+
+CORRECT = {}
+WRONG = {}
