@@ -10,6 +10,8 @@ blocked and counted (the site must work offline). For each html page the check:
   formulas than the page has math elements;
 - fails on console errors, uncaught exceptions, failed or non-local requests and local
   responses >= 400;
+- fails on display equations wider than their column at 1280 px (cut off or scrolled
+  sideways: split them over lines);
 - fails on links to local files that do not exist, and on ``#anchors`` missing from the page
   they point into;
 - fails on images that do not decode;
@@ -74,7 +76,21 @@ async (timeoutMs) => {
     try { await img.decode(); } catch (e) { ok = false; }
     images.push({src: img.currentSrc || img.src, ok: ok && img.naturalWidth > 0});
   }
+  // Display equations wider than the column they sit in: cut off or scrolled sideways.
+  const wide = [];
+  for (const eq of document.querySelectorAll('mjx-container[display="true"]')) {
+    const math = eq.querySelector('mjx-math');
+    const column = eq.closest('article, main, .bd-article, .bd-content') || eq.parentElement;
+    const width = math ? math.getBoundingClientRect().width : 0;
+    const room = Math.min(eq.clientWidth || column.clientWidth, column.clientWidth);
+    if (math && width > room + 1) {
+      const label = eq.closest('.math') ? (eq.closest('.math').id || '') : '';
+      wide.push({width: Math.round(width), room: Math.round(room),
+                 tex: (eq.getAttribute('aria-label') || eq.textContent || '').slice(0, 60), id: label});
+    }
+  }
   return {
+    wideEquations: wide,
     text: text,
     mathElements: document.querySelectorAll('.math').length,
     typeset: document.querySelectorAll('mjx-container').length,
@@ -253,6 +269,9 @@ def check_page(page, site: Path, base: str, rel: str, ids_of, root: Path, screen
         report.problems.append("the page has math but MathJax did not load")
     if seen["typeset"] < seen["mathElements"]:
         report.problems.append(f"only {seen['typeset']} of {seen['mathElements']} formulas were typeset")
+    for eq in seen["wideEquations"]:
+        report.problems.append(f"display equation {eq['id'] or eq['tex']!r} is {eq['width']} px wide in a "
+                               f"{eq['room']} px column at {VIEWPORT['width']} px (split it over lines)")
     if seen["mathErrors"]:
         report.problems.append(f"{seen['mathErrors']} formulas failed to typeset (MathJax errors)")
     report.formulas = seen["typeset"]
@@ -263,11 +282,14 @@ def check_page(page, site: Path, base: str, rel: str, ids_of, root: Path, screen
     return report
 
 
-def check_site(site: Path, root: Path = ROOT, screenshots: Path | None = None) -> SiteReport:
-    """Open every html page of ``site`` in headless Chromium; return the reports."""
+def check_site(site: Path, root: Path = ROOT, screenshots: Path | None = None,
+               only: list[str] | None = None) -> SiteReport:
+    """Open every html page of ``site`` (or those of ``only``) in headless Chromium; return the reports."""
     site = Path(site).resolve()
-    pages = sorted(str(p.relative_to(site)) for p in site.rglob("*.html") 
+    pages = sorted(str(p.relative_to(site)) for p in site.rglob("*.html")
                    if not str(p.relative_to(site)).startswith("_"))  # _static/: theme templates, not pages
+    if only is not None:
+        pages = [p for p in pages if p in only]
     blocked: list[str] = []
     id_cache: dict[Path, set] = {}
 

@@ -230,3 +230,22 @@ def test_a_warning_fails_the_build(site, tmp_path):
     setup.write_text(setup.read_text() + "\nSee {doc}`a_chapter_that_does_not_exist`.\n")
     with pytest.raises(BookBuildError, match="a_chapter_that_does_not_exist"):
         run_sphinx(root)
+
+
+def test_sidebar_tells_chapters_and_assignments_apart(site):
+    """Is every assignment's sidebar entry marked as one, and no two entries alike?"""
+    import re
+
+    _, html, _ = site
+    page = (html / "book" / "setup.html").read_text()
+    nav = page[page.index('bd-docs-nav'):]
+    nav = nav[:nav.index("</nav>")]
+    links = re.findall(r'href="([^"#]+)\.html">([^<]+)</a>', nav)  # the page itself is not a link
+    entries = {(path[3:] if path.startswith("../") else f"book/{path}"): title for path, title in links}
+    assignments = {path: title for path, title in entries.items() if path.startswith("assignments/")}
+    assert len(assignments) == 8 and len(entries) >= 16, entries
+    assert all(title.startswith("Assignment: ") for title in assignments.values()), assignments
+    chapters = [title for path, title in entries.items() if path.startswith("book/")]
+    assert not any(title.startswith("Assignment") for title in chapters)
+    firsts = [" ".join(t.lower().replace(":", "").split()[:2]) for t in entries.values()]
+    assert len(set(firsts)) == len(firsts), sorted(firsts)

@@ -82,3 +82,20 @@ def test_the_browser_check_reports_what_breaks_a_page(site, browser_ready, tmp_p
     # Without its MathJax, a chapter's formulas stay raw TeX.
     assert any(p.startswith("book/transformer.html: ") and "MathJax did not load" in p for p in report.problems)
     assert any(p.startswith("book/transformer.html: ") and "raw TeX" in p for p in report.problems)
+
+
+def test_a_display_equation_wider_than_its_column_fails_the_check(site, browser_ready, tmp_path):
+    """Is an equation that would be cut off (or scroll sideways) at 1280 px reported?"""
+    root, html, _ = site
+    wide = tmp_path / "html"
+    shutil.copytree(html, wide)
+    page = wide / "book" / "glossary.html"
+    terms = " + ".join(f"W_{{{k}}} x_{{{k}}}" for k in range(40))
+    text = page.read_text()
+    at = text.index("</article>")
+    page.write_text(text[:at] + f'<div class="math notranslate nohighlight">\\[ y = {terms} \\]</div>' + text[at:])
+    report = check_site(wide, root, only=["book/glossary.html", "book/setup.html"])
+    assert [p.path for p in report.pages] == ["book/glossary.html", "book/setup.html"]
+    assert any(p.startswith("book/glossary.html: display equation") and "px column at 1280 px" in p
+               for p in report.problems), report.problems
+    assert not any(p.startswith("book/setup.html") for p in report.problems), report.problems
