@@ -36,6 +36,7 @@ from course import ROOT
 from course.config import assignments, log, notebooks, settings
 from course.engine import default_workers, grade_class
 from course.gradebook import GradingNotReady, db_url, prepare
+from course.lock import CourseBusy, course_lock
 
 
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}")  # shown in pages, paths and command lines
@@ -66,14 +67,21 @@ def students(root: Path, assignment: str) -> list[str]:
     return found
 
 
-def autograde(root: Path = ROOT, which: list[str] | None = None, only: list[str] | None = None, *,
-              workers: int | None = None, engine: str = "dask", scheduler: str | None = None,
-              force: bool = False, tls_ca_file: str | None = None, tls_cert: str | None = None,
-              tls_key: str | None = None, insecure: bool = False) -> dict:
-    """Grade every submission (or those of ``only``); return {assignment: {student: notes}}."""
+def autograde(root: Path = ROOT, which: list[str] | None = None, only: list[str] | None = None, **options) -> dict:
+    """Grade every submission (or those of ``only``); return {assignment: {student: notes}}.
+
+    One run at a time: a second one stops with ``course.lock.CourseBusy`` naming this one.
+    """
+    with course_lock(root, "autograde"):
+        return _autograde(Path(root), which, only, **options)
+
+
+def _autograde(root: Path, which: list[str] | None, only: list[str] | None, *,
+               workers: int | None = None, engine: str = "dask", scheduler: str | None = None,
+               force: bool = False, tls_ca_file: str | None = None, tls_cert: str | None = None,
+               tls_key: str | None = None, insecure: bool = False) -> dict:
     from autograder.answers import verify_answers
 
-    root = Path(root)
     todo = which or assignments(root)
     prepare(root, todo, log=print)
     workers = workers or default_workers()
@@ -161,6 +169,9 @@ def main(argv: list[str]) -> int:
     except GradingNotReady as exc:
         log("autograde", f"grading cannot start: {exc}")
         return 2
+    except CourseBusy as exc:
+        log("autograde", f"not started: {exc}")
+        return 3
     except KeyboardInterrupt:
         log("autograde", "interrupted: every grade written so far is complete; run again to go on")
         return 130

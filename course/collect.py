@@ -67,6 +67,7 @@ from traitlets import Float
 
 from autograder.recognise import classify, release_signatures
 from course import ROOT
+from course.lock import CourseBusy, course_lock
 
 
 # -- the late penalty (nbgrader's late-submission plugin) ---------------------------------------
@@ -536,9 +537,16 @@ def _collect_student(run: _Run, sid: str, items: list[Item], entry: dict) -> Non
         entry["notes"].append(f"no notebook of {run.assignment} among its files: graded as the release")
 
 
-def collect(root: Path, assignment: str, export: Path, *, lms: str | None = None, roster: Path | None = None,
-            times: Path | None = None, zip_times: bool = False, zone: str | None = None, log=print) -> dict:
-    """Collect ``export`` into submitted/ (see the module doc); returns the report."""
+def collect(root: Path, assignment: str, export: Path, **options) -> dict:
+    """Collect ``export`` into submitted/ (see the module doc); returns the report.
+
+    Not while another run (autograde, collect) works on the course: ``CourseBusy``."""
+    with course_lock(root, "collect"):
+        return _collect(Path(root), assignment, export, **options)
+
+
+def _collect(root: Path, assignment: str, export: Path, *, lms: str | None = None, roster: Path | None = None,
+             times: Path | None = None, zip_times: bool = False, zone: str | None = None, log=print) -> dict:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from course.config import settings
@@ -750,6 +758,9 @@ def main(argv: list[str]) -> int:
     except CollectError as exc:
         print(f"[collect] cannot collect: {exc}", file=sys.stderr)
         return 2
+    except CourseBusy as exc:
+        print(f"[collect] not started: {exc}", file=sys.stderr)
+        return 3
     return 0
 
 

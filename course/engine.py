@@ -29,6 +29,7 @@ nothing that is half done, and leaves every merged grade complete.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -41,7 +42,8 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 
-from course.task import cancel_running, grade_task, make_task, merge_result
+from course.merge import merge_result
+from course.task import cancel_running, grade_task, make_task
 
 
 def state_file(root: Path, assignment: str, student: str) -> Path:
@@ -90,6 +92,10 @@ class Progress:
         self.total, self.done, self.failed = total, 0, 0
         self.start = time.perf_counter()
         self.stream = stream
+
+    def skip(self) -> None:
+        """A student left out of this run (unchanged since the last grading): not counted as graded."""
+        self.total -= 1
 
     def update(self, ok: bool, label: str) -> None:
         self.done += 1
@@ -197,6 +203,19 @@ def dask_client(workers: int, scheduler: str | None = None, security=None):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def unchanged(root: Path, task: dict) -> dict | None:
+    """The state of ``task``'s last grading if it had exactly this key (and its files are
+    still there), else None."""
+    state = state_file(root, task["assignment"], task["student"])
+    if not (Path(root) / "autograded" / task["student"] / task["assignment"]).is_dir():
+        return None
+    try:
+        old = json.loads(state.read_text())
+    except (OSError, ValueError):
+        return None  # no state, or an unreadable one: grade again
+    return old if isinstance(old, dict) and old.get("key") == task["key"] else None
+
+
 def describe(exc: BaseException) -> str:
     """``TypeName: short message`` of an exception, for a report note."""
     text = " ".join(str(exc).split())
@@ -229,28 +248,44 @@ def _outcome(task: dict, future, started: float) -> dict:
         return failed_result(task, "the grading task", exc, time.perf_counter() - started)
 
 
-def run_tasks(tasks: list[dict], workers: int, engine: str = "local", scheduler: str | None = None,
-              on_result=None, timeout: float | None = None, *, security=None, insecure: bool = False) -> None:
+def run_tasks(tasks, workers: int, engine: str = "local", scheduler: str | None = None,
+              on_result=None, timeout: float | None = None, *, security=None, insecure: bool = False,
+              size: int | None = None, fn=None) -> None:
     """Run ``tasks`` on ``workers`` and call ``on_result(result)`` in this thread for each.
 
+    ``tasks`` is any iterable, read lazily: the next task is made only when a worker is
+    free for it, so the coordinator holds the tasks in flight and no more, whatever the
+    class size (``size``, if known, only chooses between one worker and a cluster).
     A task that raises gives a failed result (``failed_result``) instead of stopping the run.
     ``scheduler`` is reached with ``security`` (default: ``scheduler_security(scheduler,
     insecure=insecure)``, which refuses a plain tcp:// scheduler unless ``insecure``).
+    ``fn(task, timeout)`` runs a task (default ``course.task.grade_task``; feedback passes its own).
     """
+    fn = fn or grade_task
+    queue = iter(tasks)
+    first = next(queue, None)  # nothing to run (every student unchanged): no cluster is started
+    if first is None:
+        return None
+    queue = itertools.chain([first], queue)
     if scheduler:
         if security is None:
             security = scheduler_security(scheduler, insecure=insecure)
-        return _run_dask(tasks, workers, scheduler, security, on_result, timeout)
-    if engine == "dask" and workers > 1 and len(tasks) > 1:
-        return _run_dask(tasks, workers, None, None, on_result, timeout)
+        return _run_dask(queue, workers, scheduler, security, on_result, timeout, fn)
+    if engine == "dask" and workers > 1 and (size is None or size > 1):
+        return _run_dask(queue, workers, None, None, on_result, timeout, fn)
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
     pending = {}
-    queue = list(tasks)
+    exhausted = False
     try:
-        while queue or pending:
-            while queue and len(pending) < max(1, workers):
-                task = queue.pop(0)
-                pending[pool.submit(grade_task, task, timeout)] = (task, time.perf_counter())
+        while not exhausted or pending:
+            while not exhausted and len(pending) < max(1, workers):
+                task = next(queue, None)
+                if task is None:
+                    exhausted = True
+                    break
+                pending[pool.submit(fn, task, timeout)] = (task, time.perf_counter())
+            if not pending:
+                continue
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 task, started = pending.pop(future)
@@ -259,7 +294,7 @@ def run_tasks(tasks: list[dict], workers: int, engine: str = "local", scheduler:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _run_dask(tasks, workers, scheduler, security, on_result, timeout):
+def _run_dask(queue, workers, scheduler, security, on_result, timeout, fn):
     from dask.distributed import as_completed
 
     with dask_client(workers, scheduler, security) as client:
@@ -269,7 +304,6 @@ def _run_dask(tasks, workers, scheduler, security, on_result, timeout):
         # a worker that dies under one task (a crash, the memory limit) takes no other task
         # with it (a death counts against every task the worker holds, and more than
         # distributed.scheduler.allowed-failures of them fail a task as KilledWorker).
-        queue = list(tasks)
         owner = {}  # in flight: future key -> (task, submitted at)
         running = as_completed()
 
@@ -281,12 +315,14 @@ def _run_dask(tasks, workers, scheduler, security, on_result, timeout):
 
         def top_up():
             target = capacity()
-            while queue and len(owner) < target:
-                task = queue.pop(0)
+            while len(owner) < target:
+                task = next(queue, None)  # made now, not before: only the tasks in flight are held
+                if task is None:
+                    return
                 try:
                     # retries: a task that raises runs twice more (a worker dying under it is
                     # allowed-failures' business). Either way only this student fails in the end.
-                    future = client.submit(grade_task, task, timeout, pure=False, retries=2,
+                    future = client.submit(fn, task, timeout, pure=False, retries=2,
                                            key=f"grade-{task['assignment']}-{task['student']}-{time.time_ns()}")
                 except KeyboardInterrupt:
                     raise
@@ -324,34 +360,8 @@ def grade_class(root: Path, plan: dict[str, list[str]], *, workers: int = 1, eng
         security = scheduler_security(scheduler, tls_ca_file=tls_ca_file, tls_cert=tls_cert, tls_key=tls_key,
                                       insecure=insecure)
     report = {assignment: {} for assignment in plan}
-    tasks, unreadable = [], []
-    for assignment, students in plan.items():
-        template = template_gradebook(root, assignment, db_url)
-        skipped = 0
-        for student in students:
-            try:
-                task = make_task(root, assignment, student, template)
-            except KeyboardInterrupt:
-                raise
-            except BaseException as exc:  # an unreadable submission: that student's failure
-                unreadable.append(failed_result({"assignment": assignment, "student": student},
-                                                "reading the submission", exc))
-                continue
-            state = state_file(root, assignment, student)
-            graded = (root / "autograded" / student / assignment).is_dir()
-            try:
-                old = json.loads(state.read_text()) if graded and state.exists() else None
-            except (OSError, ValueError):
-                old = None  # an unreadable state file: grade again
-            if not force and isinstance(old, dict) and old.get("key") == task["key"]:
-                report[assignment][student] = {"ok": True, "notes": old.get("notes", []), "skipped": True}
-                skipped += 1
-                continue
-            tasks.append(task)
-        if skipped:
-            log(f"[autograde] {assignment}: {skipped} student(s) unchanged since their last grading, skipped "
-                f"(--force regrades them)")
-    progress = Progress(len(tasks) + len(unreadable))
+    progress = Progress(sum(len(students) for students in plan.values()))
+
 
     def merge(result):
         """Merge one result and record its state; any error here is that student's failure."""
@@ -399,13 +409,46 @@ def grade_class(root: Path, plan: dict[str, list[str]], *, workers: int = 1, eng
         progress.update(bool(result["ok"]), f"{student}/{assignment} "
                         f"{seconds if isinstance(seconds, (int, float)) else 0:.0f} s")
 
+    def tasks():
+        """The tasks still to grade, made one at a time as workers free up (nothing is read
+        ahead): a submission is read, hashed and compared with its state only here."""
+        for assignment, students in plan.items():
+            try:
+                template = template_gradebook(root, assignment, db_url)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # the assignment's gradebook template: its students fail
+                for student in students:
+                    on_result(failed_result({"assignment": assignment, "student": student},
+                                            "preparing the assignment's gradebook", exc))
+                continue
+            skipped = 0
+            for student in students:
+                try:
+                    task = make_task(root, assignment, student, template)
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # an unreadable submission: that student's failure
+                    on_result(failed_result({"assignment": assignment, "student": student},
+                                            "reading the submission", exc))
+                    continue
+                old = None if force else unchanged(root, task)
+                if old is not None:
+                    report[assignment][student] = {"ok": True, "notes": old.get("notes", []), "skipped": True}
+                    progress.skip()
+                    skipped += 1
+                    continue
+                yield task
+            if skipped:
+                log(f"[autograde] {assignment}: {skipped} student(s) unchanged since their last grading, "
+                    f"skipped (--force regrades them)")
+
     try:
-        for result in unreadable:
-            on_result(result)
-        run_tasks(tasks, workers, engine, scheduler, on_result, timeout, security=security, insecure=insecure)
+        run_tasks(tasks(), workers, engine, scheduler, on_result, timeout, security=security, insecure=insecure,
+                  size=progress.total)
     except KeyboardInterrupt:
         cancel_running()
-        log(f"[autograde] interrupted; {progress.done} of {len(tasks)} merged, none half-written")
+        log(f"[autograde] interrupted; {progress.done} of {progress.total} merged, none half-written")
         for assignment, students in plan.items():
             for student in students:
                 staging = root / "autograded" / student / f".{assignment}.incoming"

@@ -12,7 +12,7 @@ autograde <assignment> --student <student>`` with the course's nbgrader_config.p
 the unit is exactly what every other entry point grades with: intake, one bubblewrap
 sandbox per notebook, verdicts against the checked answers (autograder/).
 
-``merge_result(root, result)`` (the coordinator, one writer) writes a result into the
+``course.merge.merge_result`` (the coordinator, one writer) writes a result into the
 real gradebook in one transaction and puts the autograded files in place with a rename.
 """
 from __future__ import annotations
@@ -128,7 +128,7 @@ def cancel_running() -> None:
 
 
 def grade_task(task: dict, timeout: float | None = None) -> dict:
-    """Grade one task (see module doc); returns a result for ``merge_result``."""
+    """Grade one task (see module doc); returns a result for ``course.merge.merge_result``."""
     root = Path(task["root"])
     assignment, student = task["assignment"], task["student"]
     start = time.perf_counter()
@@ -200,43 +200,3 @@ def _grade_in_view(root: Path, task: dict, result: dict, timeout: float | None) 
             result["ok"] = True
         for path in sorted((view / "build" / "intake" / student / assignment).glob("*.json")):
             result["notes"] += [safe_text(n) for n in json.loads(path.read_text())]
-
-
-def merge_result(root: Path, db_url: str, result: dict) -> None:
-    """Write one task's result into the real gradebook (one transaction) and autograded/."""
-    from course.gradebook import open_gradebook
-
-    root = Path(root)
-    assignment, student = result["assignment"], result["student"]
-    final = root / "autograded" / student / assignment
-    if not result["ok"]:
-        shutil.rmtree(final, ignore_errors=True)
-        return
-    staging = root / "autograded" / student / f".{assignment}.incoming"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    _write_tree(staging, result["autograded"])
-    rows = result["gradebook"]
-    from datetime import datetime
-
-    with open_gradebook(db_url) as gb:
-        gb.update_or_create_student(student)
-        stamp = datetime.fromisoformat(rows["timestamp"]) if rows.get("timestamp") else None
-        # The collector's time or none: a time left by an earlier grading never survives a regrade.
-        sub = gb.update_or_create_submission(assignment, student, timestamp=stamp)
-        for nb in sub.notebooks:
-            got = rows["notebooks"].get(nb.name)
-            if got is None:
-                continue
-            nb.late_submission_penalty = got["late_submission_penalty"]
-            for grade in nb.grades:
-                if grade.name in got["grades"]:
-                    grade.auto_score = got["grades"][grade.name]
-                    grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
-            for comment in nb.comments:
-                if comment.name in got["comments"]:
-                    comment.auto_comment = got["comments"][comment.name]
-        gb.db.commit()
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(staging, final)

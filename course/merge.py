@@ -1,0 +1,128 @@
+"""Merge one graded task into the class's gradebook and autograded/: exactly once.
+
+``merge_result(root, db_url, result)`` runs in the coordinator only (one writer). A
+student's grades, comments, late penalties, submission time and (on a first grading) the
+student and submission rows are written in ONE database transaction through the
+gradebook's own session: nbgrader's helpers (``update_or_create_student``,
+``update_or_create_submission``) commit as they go, so they are not used here. A
+coordinator killed at any point (SIGKILL included) leaves the previous grades or the new
+ones, never a mix: the database rolls back a transaction that did not commit.
+
+The autograded files are written to a staging folder and put in place with a rename
+after the commit; the task's state (``build/grading/state``) is removed before the merge
+and written after it, so a merge cut short is graded again by the next run.
+
+A gradebook that cannot be reached (a database restarting, a locked SQLite file) is
+retried with back-off for ``DB_RETRY_SECONDS`` before the merge fails; a failed merge is
+that student's failure (course/engine.py), never the run's.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from datetime import datetime
+from pathlib import Path
+
+DB_RETRY_SECONDS = 30.0
+
+
+def _write_grades(gb, assignment: str, student: str, rows: dict) -> None:
+    """Everything of one result in the session of ``gb``, committed once (rolled back on error)."""
+    from nbgrader.api import (Comment, Grade, MissingEntry, Student, SubmittedAssignment,
+                              SubmittedNotebook)
+
+    db = gb.db
+    try:
+        person = db.query(Student).filter(Student.id == student).one_or_none()
+        if person is None:
+            person = Student(id=student)
+            db.add(person)
+        try:
+            sub = gb.find_submission(assignment, student)
+        except MissingEntry:  # the structure nbgrader's add_submission mirrors, without its commit
+            with db.no_autoflush:  # nothing half-built is flushed by the lazy loads below
+                sub = SubmittedAssignment(assignment=gb.find_assignment(assignment), student=person)
+                for notebook in sub.assignment.notebooks:
+                    nb = SubmittedNotebook(notebook=notebook, assignment=sub)
+                    for cell in notebook.grade_cells:
+                        Grade(cell_id=cell.id, notebook=nb)
+                    for cell in notebook.solution_cells:
+                        Comment(cell_id=cell.id, notebook=nb)
+                    for cell in notebook.task_cells:
+                        Comment(cell_id=cell.id, notebook=nb)
+                        Grade(cell_id=cell.id, notebook=nb)
+                db.add(sub)
+            db.flush()
+        # The collector's time or none: a time left by an earlier grading never survives a regrade.
+        sub.timestamp = datetime.fromisoformat(rows["timestamp"]) if rows.get("timestamp") else None
+        for nb in sub.notebooks:
+            got = rows["notebooks"].get(nb.name)
+            if got is None:
+                continue
+            nb.late_submission_penalty = got["late_submission_penalty"]
+            for grade in nb.grades:
+                if grade.name in got["grades"]:
+                    grade.auto_score = got["grades"][grade.name]
+                    grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
+            for comment in nb.comments:
+                if comment.name in got["comments"]:
+                    comment.auto_comment = got["comments"][comment.name]
+        _before_commit(assignment, student)
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+
+
+def _before_commit(assignment: str, student: str) -> None:
+    """A seam for tests (a coordinator killed with everything written but not committed)."""
+
+
+def _transient(exc: BaseException) -> bool:
+    """Is ``exc`` a database that cannot be reached for now (worth retrying)?"""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(getattr(exc, "connection_invalidated", False))
+
+
+def write_grades(db_url: str, assignment: str, student: str, rows: dict,
+                 retry_seconds: float = DB_RETRY_SECONDS) -> None:
+    """Open the gradebook and write one student's rows in one transaction; retry while the
+    database cannot be reached, for up to ``retry_seconds``."""
+    from course.gradebook import open_gradebook
+
+    deadline = time.monotonic() + retry_seconds
+    pause = 0.5
+    while True:
+        try:
+            with open_gradebook(db_url) as gb:
+                _write_grades(gb, assignment, student, rows)
+            return
+        except Exception as exc:
+            if not _transient(exc) or time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 8.0)
+
+
+def merge_result(root: Path, db_url: str, result: dict) -> None:
+    """Write one task's result into the gradebook (one transaction) and autograded/ (a rename)."""
+    from course.task import _write_tree
+
+    root = Path(root)
+    assignment, student = result["assignment"], result["student"]
+    final = root / "autograded" / student / assignment
+    if not result["ok"]:
+        shutil.rmtree(final, ignore_errors=True)
+        return
+    staging = root / "autograded" / student / f".{assignment}.incoming"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    _write_tree(staging, result["autograded"])
+    write_grades(db_url, assignment, student, result["gradebook"])
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(staging, final)
