@@ -8,7 +8,7 @@ Every figure is drawn or computed here, offline, with matplotlib's Agg backend:
 - ``lstm_cell.png``: data flow through one LSTM step, with the activation split i, f, o, g.
 - ``gradient_norms.png``: how the gradient norm changes as it flows back through time in a
   random RNN, for several spectral radii of the recurrent matrix (computed with autograd).
-- ``gate_activations.png``: sigmoid, tanh and ReLU side by side (ranges compared).
+- ``gate_activations.png``: sigmoid, tanh and ReLU on the same axes.
 
 Run ``python book/figures/make_all.py`` to write them to ``book/figures/generated/``.
 """
@@ -278,10 +278,9 @@ def gradient_norms(outdir: Path) -> Path:
 
 
 def gate_activations(outdir: Path) -> Path:
-    """Sigmoid, tanh and ReLU on the same axes (the notebook asks why gates use the sigmoid)."""
+    """Sigmoid, tanh and ReLU on the same axes, nothing marked (a notebook question is about them)."""
     z = np.linspace(-6, 6, 601)
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
-    ax.axhspan(0, 1, color=GATE, alpha=0.5, lw=0, label="the interval (0, 1)")
     ax.plot(z, 1 / (1 + np.exp(-z)), lw=2.2, label="sigmoid $\\sigma(z)$")
     ax.plot(z, np.tanh(z), lw=2.2, ls="--", label="tanh $z$")
     ax.plot(z, np.maximum(z, 0), lw=2.2, ls=":", label="ReLU $\\max(0, z)$")

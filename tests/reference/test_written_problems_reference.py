@@ -17,6 +17,7 @@ import pytest
 from autograder.compare import compare_outputs
 from dlcourse.gradient_check import eval_numerical_gradient_array
 from dlcourse.parity import running_parity, saturated_lstm, threshold_rnn
+from course import ROOT
 from tests.notebook_code import run_case
 
 NOTEBOOK = "source/written_problems/written_problems.ipynb"
@@ -104,6 +105,51 @@ def test_spectral_radius_against_the_power_method(ref):
             v /= np.linalg.norm(v)
         assert abs(ref["spectral_radius"](P) - v @ P @ v) < 1e-8
     assert ref["spectral_radius"](np.array([[0.0, -2.0], [2.0, 0.0]])) == pytest.approx(2.0)
+
+
+def test_spectral_radius_tolerances_follow_the_conditioning_of_each_matrix(ref, cases):
+    """1e-8 where eigenvalues are well conditioned; the Jordan block's is far looser, and
+    both cover what rounding-sized perturbations of the matrix do to rho."""
+    from autograder.cases.written_problems import FWD, _rho_tolerance, _spectral_inputs
+
+    c = cases["spectral_radius"]
+    inputs = _spectral_inputs()
+    assert [c.tolerance(f"rho_{k}") for k in range(len(inputs))] == [FWD, FWD, FWD, c.tolerance("rho_3"), FWD]
+    assert 1e-5 < c.tolerance("rho_3") < 1e-3  # about (u ||W|| 3^2)^(1/3) / 0.6
+    rng = np.random.RandomState(12)
+    for k, (W, block) in enumerate(inputs):
+        rho = ref["spectral_radius"](W)
+        tol = _rho_tolerance(W, block)
+        delta = 100 * np.finfo(float).eps / 2 * np.linalg.norm(W, 2)
+        worst = 0.0
+        for _ in range(200):  # perturbations of the size the tolerance assumes
+            E = rng.randn(*W.shape)
+            worst = max(worst, abs(ref["spectral_radius"](W + delta * E / np.linalg.norm(E, 2)) - rho))
+        assert worst / (2 * rho) <= tol, k
+        # a root-based answer, the one that the former tolerance of 1e-8 failed on the Jordan block
+        roots = float(np.max(np.abs(np.roots(np.poly(W)))))
+        assert abs(roots - rho) / (abs(roots) + rho) <= tol / 10, k
+
+
+def test_the_chapters_norm_facts_hold(ref):
+    """book/written_problems.md: rho(W) <= ||W|| for sub-multiplicative norms (induced ones,
+    Frobenius), not tight for ||I||_F, and false for the largest-entry norm."""
+    from autograder.cases.written_problems import _spectral_inputs
+
+    text = (ROOT / "book" / "written_problems.md").read_text()
+    assert "for any matrix norm" not in text and "sub-multiplicative" in text
+    rng = np.random.RandomState(13)
+    matrices = [W for W, _ in _spectral_inputs()] + [rng.randn(6, 6) for _ in range(20)]
+    for W in matrices:
+        rho = ref["spectral_radius"](W)
+        for order in (2, 1, np.inf, "fro"):
+            assert rho <= np.linalg.norm(W, order) * (1 + 1e-12), order
+    H = 5
+    assert ref["spectral_radius"](np.eye(H)) == pytest.approx(1.0)
+    assert np.linalg.norm(np.eye(H), 2) == pytest.approx(1.0)
+    assert np.linalg.norm(np.eye(H), "fro") == pytest.approx(np.sqrt(H))
+    ones = np.ones((2, 2))
+    assert np.max(np.abs(ones)) == 1.0 and ref["spectral_radius"](ones) == pytest.approx(2.0)
 
 
 def test_backprop_linear_rnn_against_numerical_gradients_and_matrix_powers(ref):
