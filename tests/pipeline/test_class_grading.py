@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +19,6 @@ import pytest
 from course.autograde import autograde
 from course.feedback import feedback, grades
 
-from tests.net import free_port
 
 from .demo_course import sampled_demo_course, submit
 from .test_demo_grading import scenarios
@@ -141,43 +137,6 @@ def test_interrupt_leaves_no_half_written_grades(course, monkeypatch):
         assert rows[student] == serial[0][student][0]
     autograde(root, ["demo"], workers=2)
     _assert_same(_snapshot(root), serial)
-
-
-def _pg_bin(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    for folder in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (folder / name).exists():
-            return str(folder / name)
-    return None
-
-
-@pytest.fixture(scope="module")
-def postgres(tmp_path_factory):
-    """A real PostgreSQL server for this module (Debian's postgresql, installed by .ci/run)."""
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if not (initdb and pg_ctl):
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is not installed: .ci/run installs Debian's postgresql package")
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
-    base = Path(tempfile.mkdtemp(prefix="dlcourse-pg-"))  # pytest's folders are 0700 root: not for postgres
-    data, sock = base / "data", base / "sock"
-    sock.mkdir()
-    prefix = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        shutil.chown(base, "postgres")
-        shutil.chown(sock, "postgres")
-        prefix = ["runuser", "-u", "postgres", "--"]
-    port = free_port()
-    subprocess.run(prefix + [initdb, "-D", str(data), "-U", "grader", "--auth=trust"], check=True,
-                   capture_output=True)
-    subprocess.run(prefix + [pg_ctl, "-D", str(data), "-w", "-l", str(base / "log"), "-o",
-                             f"-p {port} -k {sock} -c listen_addresses=''", "start"], check=True, capture_output=True)
-    url = f"postgresql://grader@/postgres?host={sock}&port={port}"
-    yield url
-    subprocess.run(prefix + [pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
-    shutil.rmtree(base, ignore_errors=True)
 
 
 def test_postgresql_gradebook_under_concurrent_workers(course, postgres, monkeypatch):
