@@ -11,8 +11,10 @@ formgrader's autograde button):
   (autograder/sandbox.py) with a per-cell timeout and a notebook deadline;
 - verdicts: `CompareWithAnswers` checks the answer files against their manifest and
   leaves each graded test cell only the grader's verdict;
-- preflight: before `nbgrader autograde`, `course.gradebook.prepare` checks the release,
-  the answers and the sandbox and syncs a missing gradebook (fresh clone).
+- preflight: before the first submission of an assignment, `course.gradebook.preflight_hook`
+  runs `prepare`, which checks the release, the answers and the sandbox and syncs a
+  missing gradebook (fresh clone).
+This file only configures: loading it runs nothing (every nbgrader app loads it).
 """
 import os
 import sys
@@ -38,6 +40,7 @@ from autograder.intake import IntakeExporter, quarantine_hook  # noqa: E402
 from autograder.nbgrader_plugins import CompareWithAnswers, HideHiddenTests, SandboxedExecute  # noqa: E402
 from autograder.formgrader_guard import harden as harden_formgrader  # noqa: E402
 from autograder.sanitize import FeedbackExporter, SafeMarkdown, SanitizeSubmission  # noqa: E402
+from course.gradebook import preflight_hook  # noqa: E402
 
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "course.toml"), "rb") as f:
     _COURSE = tomllib.load(f)
@@ -73,7 +76,10 @@ c.GenerateSolution.preprocessors = [IncludeHeaderFooter, LockCells, ClearOutput,
 # before SaveAutoGrades, which scores the verdicts it leaves).
 _GRADING = _COURSE["grading"]
 c.Autograde.exporter_class = IntakeExporter
-c.Autograde.pre_convert_hook = quarantine_hook
+# Before each submission: the preflight of its assignment (once per process; release,
+# answers and sandbox checked, a missing gradebook synced; `course autograde` runs it itself
+# and sets COURSE_SKIP_PREFLIGHT), then intake's quarantine of links and special files.
+c.Autograde.pre_convert_hook = preflight_hook(c.CourseDirectory.root, quarantine_hook)
 c.SandboxedExecute.timeout = int(_GRADING["cell_timeout"])
 c.SandboxedExecute.notebook_deadline = int(_GRADING["notebook_deadline"])
 c.SandboxedExecute.output_cap = int(_GRADING["output_cap_bytes"])
@@ -117,30 +123,6 @@ c.GenerateFeedback.exporter_class = FeedbackExporter
 # it serves run no script (autograder/formgrader_guard.py).
 harden_formgrader()
 
-
-def _autograde_targets(argv):
-    """Assignments a plain `nbgrader autograde ...` command line asks for (None: all)."""
-    if len(argv) < 2 or "autograde" not in argv[1:3]:
-        return False
-    rest = argv[argv.index("autograde") + 1:]
-    named = [a for a in rest if not a.startswith("-")]
-    for a in rest:
-        if a.startswith("--assignment="):
-            named.append(a.split("=", 1)[1])
-    return named[:1] or None
-
-
-# Preflight for plain `nbgrader autograde` (the wrapper runs it itself and sets
-# COURSE_SKIP_PREFLIGHT): release, answers and sandbox checked, gradebook synced.
-_targets = _autograde_targets(sys.argv)
-if _targets is not False and not os.environ.get("COURSE_SKIP_PREFLIGHT"):
-    from course.gradebook import GradingNotReady, prepare  # noqa: E402
-
-    try:
-        prepare(c.CourseDirectory.root, _targets, log=lambda m: print(m, file=sys.stderr))
-    except GradingNotReady as _exc:
-        print(f"[course] grading cannot start: {_exc}", file=sys.stderr)
-        sys.exit(2)
 
 # Late submissions (`./course.sh collect`, course/collect.py): a submission's time is the
 # collector's record (build/collected/<assignment>.json, written into timestamp.txt by

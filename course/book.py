@@ -16,7 +16,6 @@ A warning fails the build (after Sphinx has reported all of them); the log is ke
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from course import ROOT
 from course import wheel as helper_wheel
-from course.config import log
+from course.config import log, tool_env
 
 
 class BookBuildError(RuntimeError):
@@ -37,11 +36,9 @@ def _tail(text: str, lines: int = 60) -> str:
 
 
 def _env() -> dict:
-    env = dict(os.environ)
+    env = tool_env()  # the jupyter-book found is this environment's
     env["MPLBACKEND"] = "Agg"  # figure scripts never need a display
     env.setdefault("PYTHONHASHSEED", "0")
-    # The venv's bin folder first, so the jupyter-book found is this environment's.
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
 
 

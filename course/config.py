@@ -26,6 +26,17 @@ def notebooks(root: Path, step: str, assignment: str) -> list[Path]:
     return sorted((Path(root) / step / assignment).glob("*.ipynb"))
 
 
+def tool_env(env: dict | None = None) -> dict:
+    """``env`` (default: this process's environment) with this Python environment's bin
+    folder first on PATH, for every tool the course starts by name (nbgrader, which itself
+    runs ``alembic`` by name, jupyter-book). The one place PATH is set; nothing edits
+    this process's own environment (``course.gradebook.open_gradebook`` lends it to
+    nbgrader for the moment it creates a gradebook)."""
+    env = dict(os.environ if env is None else env)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
 def kernel_env(root: Path = ROOT, grading: bool = False) -> dict:
     """Environment for nbgrader and for the unsandboxed kernels of trusted notebooks.
 
@@ -34,11 +45,9 @@ def kernel_env(root: Path = ROOT, grading: bool = False) -> dict:
     MPLBACKEND keeps plots off screen. Grading kernels get none of this: they run in the
     sandbox with an environment of their own (autograder/sandbox.py).
     """
-    env = dict(os.environ)
+    env = tool_env()
     root = Path(root)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH", "")]))
-    # nbgrader calls `alembic` by name: the venv's bin folder must be on PATH.
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["MPLBACKEND"] = "Agg"
     env["IPYTHONDIR"] = str(root / "autograder" / "ipython")
     env.setdefault("PYTHONHASHSEED", "0")

@@ -20,15 +20,18 @@ from course.config import assignments, log, run_nbgrader
 def grades(root: Path = ROOT) -> list[dict]:
     """One row per (assignment, student): autograded score and manual points pending."""
 
-    rows = []
+    from nbgrader.api import MissingEntry
+
     from course.gradebook import db_url, open_gradebook
 
+    rows = []
     with open_gradebook(db_url(root)) as gb:
         for assignment in assignments(root):
             try:
-                subs = gb.assignment_submissions(assignment)
-            except Exception:
+                gb.find_assignment(assignment)
+            except MissingEntry:  # never graded, nor synced: no rows (anything else is an error)
                 continue
+            subs = gb.assignment_submissions(assignment)
             for sub in subs:
                 auto = auto_max = manual_max = 0.0
                 for nb in sub.notebooks:

@@ -37,10 +37,25 @@ COURSE_ID = "dlcourse"  # nbgrader's course id (nbgrader_config.py sets the same
 
 
 def open_gradebook(url: str):
-    """nbgrader's Gradebook at ``url`` for this course."""
+    """nbgrader's Gradebook at ``url`` for this course.
+
+    Creating a new gradebook, nbgrader runs ``alembic`` by name: for that moment only, the
+    PATH of ``course.config.tool_env`` is this process's (and restored after)."""
+    import os
+
     from nbgrader.api import Gradebook
 
-    return Gradebook(url, course_id=COURSE_ID)
+    from course.config import tool_env
+
+    saved = os.environ.get("PATH")
+    os.environ["PATH"] = tool_env()["PATH"]
+    try:
+        return Gradebook(url, course_id=COURSE_ID)
+    finally:
+        if saved is None:
+            os.environ.pop("PATH", None)
+        else:
+            os.environ["PATH"] = saved
 
 
 class GradingNotReady(RuntimeError):
@@ -152,10 +167,9 @@ def sync_gradebook(root: Path, assignment: str, url: str | None = None) -> None:
 
 
 def _env() -> dict:
-    import os
+    from course.config import tool_env
 
-    env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env = tool_env()
     env["COURSE_SKIP_PREFLIGHT"] = "1"  # nbgrader_config.py: no preflight inside the sync itself
     return env
 
@@ -219,3 +233,31 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+_PREPARED: set = set()  # assignments this process has run the preflight for
+
+
+def preflight_hook(root: Path, then):
+    """An nbgrader ``pre_convert_hook`` for plain ``nbgrader autograde`` and the formgrader:
+    the preflight (``prepare``) of the assignment being graded, once per process, then
+    ``then`` (the intake's hook). nbgrader calls it for each submission before it looks
+    the assignment up in the gradebook, so a fresh clone's gradebook is synced in time.
+    ``COURSE_SKIP_PREFLIGHT`` (set by ``course autograde``, which runs it itself) skips it.
+    Grading that cannot start stops the command with exit status 2 and the reason (in the
+    formgrader, nbgrader reports it as the failed autograde's error)."""
+    import os
+
+    def hook(assignment=None, student=None, notebooks=None, **kwargs):
+        if notebooks and not os.environ.get("COURSE_SKIP_PREFLIGHT"):
+            name = Path(os.path.abspath(notebooks[0])).parent.name  # submitted/<student>/<assignment>/
+            if name not in _PREPARED:
+                try:
+                    prepare(root, [name], log=lambda message: print(message, file=sys.stderr))
+                except GradingNotReady as exc:
+                    print(f"[course] grading cannot start: {exc}", file=sys.stderr)
+                    raise SystemExit(2) from None  # not an Exception: nbgrader would swallow it
+                _PREPARED.add(name)
+        return then(assignment=assignment, student=student, notebooks=notebooks, **kwargs)
+
+    return hook

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from autograder.recognise import recognise, release_signatures
 from autograder.submission import TIMESTAMP, collected_record, collection_time, read_folder, safe_text
+from course.config import tool_env
 
 VIEW_LINKS = ("autograder", "assignments", "course")
 VIEW_FILES = ("nbgrader_config.py", "course.toml")
@@ -177,8 +178,8 @@ def _grade_in_view(root: Path, task: dict, result: dict, timeout: float | None) 
             if name not in submission["files"]:  # nbgrader lists only present notebooks
                 shutil.copyfile(root / "assignments" / assignment / name, folder / name)
                 result["notes"].append(f"{name}: missing; graded as the untouched release")
-        env = dict(os.environ, COURSE_SKIP_PREFLIGHT="1", COURSE_GRADEBOOK_URL=f"sqlite:///{view / 'gradebook.db'}",
-                   PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+        env = tool_env(dict(os.environ, COURSE_SKIP_PREFLIGHT="1",
+                            COURSE_GRADEBOOK_URL=f"sqlite:///{view / 'gradebook.db'}"))
         cmd = [sys.executable, "-m", "nbgrader", "autograde", assignment, f"--student={student}", "--force"]
         proc = subprocess.Popen(cmd, cwd=view, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, stdin=subprocess.DEVNULL, start_new_session=True)
