@@ -6,15 +6,23 @@ wrote is sanitised and every page carries a Content-Security-Policy that forbids
 (autograder/sanitize.py); ``lock_down_feedback`` checks each HTML file under feedback/
 afterwards and adds the policy to any that lacks it (an HTML file the student handed in,
 which nbgrader copies back, or a page made without the course's config).
+
+A class's pages are made in batches of students side by side on the grading engine
+(course/engine.py: a local Dask cluster, or threads), each batch one nbgrader process
+(``python -m course.feedback --batch``) in the course folder; a batch that fails is
+reported with its students, and the others are written. On an external cluster the
+workers would need the course folder at the same path, so feedback runs locally.
 """
 from __future__ import annotations
 
 import json
+import math
+import subprocess
 import sys
 from pathlib import Path
 
 from course import ROOT
-from course.config import assignments, log, run_nbgrader
+from course.config import assignments, kernel_env, log, run_nbgrader
 
 
 def grades(root: Path = ROOT) -> list[dict]:
@@ -87,12 +95,92 @@ def lock_down_feedback(root: Path, assignment: str) -> list[str]:
     return changed
 
 
-def feedback(root: Path = ROOT, which: list[str] | None = None) -> list[dict]:
+def graded_students(root: Path, assignment: str) -> list[str]:
+    """Students with an autograded/<student>/<assignment> folder (what feedback is made from)."""
+    base = Path(root) / "autograded"
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir()
+                  if not p.is_symlink() and (p / assignment).is_dir() and not (p / assignment).is_symlink())
+
+
+def batches(students: list[str], workers: int, largest: int = 25) -> list[list[str]]:
+    """``students`` in consecutive batches: about two per worker, at most ``largest`` each, so
+    workers share the class evenly while each batch pays nbgrader's start-up once."""
+    if not students:
+        return []
+    size = max(1, min(largest, math.ceil(len(students) / (2 * max(1, workers)))))
+    return [students[k:k + size] for k in range(0, len(students), size)]
+
+
+def feedback_task(task: dict, timeout: float | None = None) -> dict:
+    """Feedback pages of one batch of students (``task["students"]``), in one nbgrader
+    process started in the course folder (``task["root"]``, shared with the coordinator)."""
+    root = Path(task["root"])
+    cmd = [sys.executable, "-m", "course.feedback", "--batch", task["assignment"], *task["students"]]
+    env = kernel_env(root)
+    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+    failed = []
+    for line in proc.stdout.splitlines():
+        if line.startswith("{"):
+            row = json.loads(line)
+            if not row.get("ok"):
+                failed.append(row.get("student", "?"))
+    ok = proc.returncode == 0 and not failed
+    notes = [f"feedback failed for {', '.join(failed)}"] if failed else []
+    if proc.returncode != 0:
+        notes.append(f"the feedback process exited with {proc.returncode}")
+    return {"assignment": task["assignment"], "student": task["student"], "ok": ok, "notes": notes,
+            "failed": failed, "log": (proc.stdout + proc.stderr)[-20000:]}
+
+
+def _generate_batch(root: Path, assignment: str, students: list[str]) -> int:
+    """In this process: nbgrader's generate_feedback (with the course's configuration) for
+    each of ``students``, one JSON line per student on stdout."""
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    api = NbGraderAPI(config=config)
+    for student in students:
+        outcome = api.generate_feedback(assignment, student, force=True)
+        if not outcome.get("success"):
+            print(outcome.get("log", ""), outcome.get("error", ""), file=sys.stderr)
+        print(json.dumps({"student": student, "ok": bool(outcome.get("success"))}), flush=True)
+    return 0
+
+
+def feedback(root: Path = ROOT, which: list[str] | None = None, *, workers: int | None = None,
+             engine: str = "dask") -> list[dict]:
+    """Feedback pages for every graded student of ``which`` (default: all), then the grades.
+
+    Batches of students run side by side on the grading engine (course/engine.py): a local
+    Dask cluster of ``workers`` processes, or threads (``engine="local"``, or one worker).
+    A batch that fails is reported with its students; the others are written."""
+    from course.engine import default_workers, run_tasks
+
     root = Path(root)
+    workers = workers or default_workers()
     logfile = root / "build" / "logs" / "feedback.log"
+    logfile.parent.mkdir(parents=True, exist_ok=True)
     for assignment in which or assignments(root):
-        run_nbgrader(root, ["generate_feedback", assignment, "--force"], logfile, check=False)
-        log("feedback", f"feedback/*/{assignment}: written")
+        students = graded_students(root, assignment)
+        tasks = [{"root": str(root), "assignment": assignment, "students": batch,
+                  "student": f"{batch[0]}..{batch[-1]}" if len(batch) > 1 else batch[0]}
+                 for batch in batches(students, workers)]
+        failed = []
+
+        def on_result(result):
+            with open(logfile, "a") as f:
+                f.write(f"--- {assignment} {result['student']}\n{result.get('log', '')}\n")
+            if not result["ok"]:
+                failed.extend(result.get("failed") or [result["student"]])
+
+        run_tasks(tasks, min(workers, max(1, len(tasks))), engine, on_result=on_result, size=len(tasks),
+                  fn=feedback_task, timeout=3600)
+        log("feedback", f"feedback/*/{assignment}: written for {len(students) - len(failed)} student(s)"
+                        + (f"; FAILED for {', '.join(failed)} (see {logfile.relative_to(root)})" if failed else ""))
         for note in lock_down_feedback(root, assignment):
             log("feedback", "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in note))
     run_nbgrader(root, ["export", "--to", str(root / "grades.csv")], logfile)
@@ -109,8 +197,11 @@ def feedback(root: Path = ROOT, which: list[str] | None = None) -> list[dict]:
 def main(argv: list[str]) -> int:
     import argparse
 
+    if argv[:1] == ["--batch"]:  # one batch of feedback_task, in its own process
+        return _generate_batch(Path.cwd(), argv[1], argv[2:])
     parser = argparse.ArgumentParser(prog="python -m course feedback")
     parser.add_argument("assignment", nargs="*")
+    parser.add_argument("--workers", type=int, default=None, help="batches side by side (default: the cores)")
     parser.add_argument("--lms", choices=("canvas", "moodle"),
                         help="then bundle each student's pages for the LMS into build/lms/ (course/feedback_bundle.py)")
     parser.add_argument("--roster", type=Path, help="with --lms: CSV with id,lms_id,first_name,last_name,email "
@@ -127,7 +218,7 @@ def main(argv: list[str]) -> int:
         except RosterError as exc:
             print(f"[feedback] {exc}", file=sys.stderr)
             return 2
-    feedback(ROOT, args.assignment or None)
+    feedback(ROOT, args.assignment or None, workers=args.workers)
     if args.lms:
         run(ROOT, args.lms, args.roster, args.assignment or None)
     return 0

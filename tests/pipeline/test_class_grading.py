@@ -7,6 +7,7 @@ it must give identical grades and identical feedback.
 from __future__ import annotations
 
 import difflib
+import shutil
 import json
 import subprocess
 import sys
@@ -168,3 +169,19 @@ def test_command_line_shows_progress_and_summary(course):
     assert f"demo: {len(serial[0])} graded, 0 failed" in proc.stdout
     report = json.loads((root / "build" / "intake_report.json").read_text())
     assert any("not a valid notebook" in n for n in report["demo"]["invalid_json"])
+
+
+def test_feedback_in_parallel_batches_matches_one_process(course):
+    """Are the feedback pages made by batches on two workers those of one process?"""
+    from course.feedback import batches
+
+    root, _, _ = course
+    students = sorted(p.name for p in (root / "autograded").iterdir() if (p / "demo").is_dir())
+    assert len(batches(students, 2)) >= 3  # the class really is split
+    feedback(root, ["demo"], workers=1, engine="local")
+    one = {str(p.relative_to(root / "feedback")): p.read_text() for p in sorted((root / "feedback").rglob("*.html"))}
+    shutil.rmtree(root / "feedback")
+    feedback(root, ["demo"], workers=2)
+    two = {str(p.relative_to(root / "feedback")): p.read_text() for p in sorted((root / "feedback").rglob("*.html"))}
+    assert sorted(two) == sorted(one) and len(one) == len(students)
+    assert two == one
