@@ -15,7 +15,8 @@ For each assignment (or those named), on this machine:
 ``python -m course bench --parallel [--copies K] [--workers 1 2] [--engine local|dask]``
 measures class grading throughput instead: K copies of the reference captioning
 submission graded by the real autograde stage (course/engine.py) with W workers, for
-each W; it writes build/bench_parallel.json.
+each W; it writes build/bench_parallel.json. ``--coordinator 50 500`` measures the
+coordinator's memory and start-up against the class size (course/bench_coordinator.py).
 The figures in docs/MEASUREMENTS.md come from this command.
 """
 from __future__ import annotations
@@ -135,8 +136,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--copies", type=int, default=8)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--engine", choices=["local", "dask"], default="local")
+    parser.add_argument("--coordinator", type=int, nargs="+", metavar="N",
+                        help="the coordinator's peak memory and start-up for classes of N students "
+                             "(course/bench_coordinator.py)")
     args = parser.parse_args(argv)
-    if args.parallel:
+    if args.coordinator:
+        from course.bench_coordinator import coordinator
+
+        coordinator(args.coordinator)
+    elif args.parallel:
         parallel(ROOT, (args.assignment or ["captioning"])[0], args.copies, tuple(args.workers), args.engine)
     else:
         bench(ROOT, args.assignment or None)

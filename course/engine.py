@@ -42,7 +42,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 
-from course.merge import merge_result
+from course.merge import close_gradebooks, merge_result
 from course.task import cancel_running, grade_task, make_task
 
 
@@ -344,7 +344,7 @@ def _run_dask(queue, workers, scheduler, security, on_result, timeout, fn):
 def grade_class(root: Path, plan: dict[str, list[str]], *, workers: int = 1, engine: str = "local",
                 scheduler: str | None = None, force: bool = False, db_url: str, timeout: float | None = None,
                 log=print, tls_ca_file: str | None = None, tls_cert: str | None = None, tls_key: str | None = None,
-                insecure: bool = False) -> dict:
+                insecure: bool = False, fn=None) -> dict:
     """Grade ``plan`` = {assignment: [student, ...]}; return {assignment: {student: {"ok", "notes", "skipped"}}}.
 
     All tasks of all assignments share one pool of workers (and one Dask cluster), so a
@@ -353,6 +353,7 @@ def grade_class(root: Path, plan: dict[str, list[str]], *, workers: int = 1, eng
     An external ``scheduler`` is reached over TLS with the ``tls_*`` files (or Dask's
     configuration); a plain tcp:// one is refused, before anything else, unless ``insecure``.
     Whatever fails in one student's task or merge is that student's failure, in the report.
+    ``fn`` replaces ``course.task.grade_task`` (benchmarks of the coordinator alone).
     """
     root = Path(root)
     security = None
@@ -445,7 +446,7 @@ def grade_class(root: Path, plan: dict[str, list[str]], *, workers: int = 1, eng
 
     try:
         run_tasks(tasks(), workers, engine, scheduler, on_result, timeout, security=security, insecure=insecure,
-                  size=progress.total)
+                  size=progress.total, fn=fn)
     except KeyboardInterrupt:
         cancel_running()
         log(f"[autograde] interrupted; {progress.done} of {progress.total} merged, none half-written")
@@ -454,6 +455,8 @@ def grade_class(root: Path, plan: dict[str, list[str]], *, workers: int = 1, eng
                 staging = root / "autograded" / student / f".{assignment}.incoming"
                 shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        close_gradebooks()
     return report
 
 

@@ -70,6 +70,7 @@ def _write_grades(gb, assignment: str, student: str, rows: dict) -> None:
                     comment.auto_comment = got["comments"][comment.name]
         _before_commit(assignment, student)
         db.commit()
+        db.expunge_all()  # the next student starts from an empty identity map
     except BaseException:
         db.rollback()
         raise
@@ -88,20 +89,41 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and bool(getattr(exc, "connection_invalidated", False))
 
 
+_OPEN: dict = {}  # db_url -> nbgrader Gradebook kept open between merges (opening one costs ~0.2 s)
+
+
+def close_gradebooks() -> None:
+    """Close the gradebooks the merges of this process keep open (end of a run)."""
+    while _OPEN:
+        _, gb = _OPEN.popitem()
+        try:
+            gb.close()
+        except Exception:
+            pass
+
+
 def write_grades(db_url: str, assignment: str, student: str, rows: dict,
                  retry_seconds: float = DB_RETRY_SECONDS) -> None:
-    """Open the gradebook and write one student's rows in one transaction; retry while the
-    database cannot be reached, for up to ``retry_seconds``."""
+    """Write one student's rows in one transaction, through a gradebook kept open for the
+    run; retry (with a fresh connection) while the database cannot be reached, for up to
+    ``retry_seconds``."""
     from course.gradebook import open_gradebook
 
     deadline = time.monotonic() + retry_seconds
     pause = 0.5
     while True:
         try:
-            with open_gradebook(db_url) as gb:
-                _write_grades(gb, assignment, student, rows)
+            if db_url not in _OPEN:
+                _OPEN[db_url] = open_gradebook(db_url)
+            _write_grades(_OPEN[db_url], assignment, student, rows)
             return
         except Exception as exc:
+            gb = _OPEN.pop(db_url, None)  # whatever went wrong, the next try starts afresh
+            if gb is not None:
+                try:
+                    gb.close()
+                except Exception:
+                    pass
             if not _transient(exc) or time.monotonic() + pause > deadline:
                 raise
             time.sleep(pause)

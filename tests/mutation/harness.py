@@ -81,7 +81,30 @@ def namespace(assignment: str, code: str | None = None) -> dict:
 
 
 def grade_namespace(assignment: str, ns: dict, stop_at_first_failure: bool = False) -> dict:
-    """{case_id: Verdict} of every hidden case of ``assignment`` run on ``ns``."""
+    """{case_id: Verdict} of every hidden case of ``assignment`` run on ``ns``, with one
+    BLAS and torch thread, as grading kernels run (course/config.py; many threads on a
+    loaded machine are many times slower)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        return _grade_namespace(assignment, ns, stop_at_first_failure)
+
+
+def _grade_namespace(assignment: str, ns: dict, stop_at_first_failure: bool) -> dict:
+    import sys
+
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch else None
+    if torch:
+        torch.set_num_threads(1)
+    try:
+        return _run_cases(assignment, ns, stop_at_first_failure)
+    finally:
+        if torch:
+            torch.set_num_threads(threads)
+
+
+def _run_cases(assignment: str, ns: dict, stop_at_first_failure: bool) -> dict:
     answers = sealed_answers(assignment)
     verdicts = {}
     for name, case in all_cases(assignment).items():
