@@ -7,6 +7,10 @@ values 1e-8, gradients 1e-6 (gradients pass through more floating-point operatio
 whose order a correct implementation may choose differently).
 
 Nothing here needs the dataset: the captioning-model cases bring their own vocabulary.
+The extra-credit ``train_best_model`` (a 0-point check; the extra credit is judged by
+hand) is different: there is no single right model, so its case records what the
+grading run did (samples, CaptioningSolver iterations, growth of a training loss) and
+``derive`` turns that into pass/fail flags.
 """
 from __future__ import annotations
 
@@ -234,6 +238,8 @@ def _loss_case(ns, cell_type, seed):
     model.params["W_embed"] = 0.5 * rng.randn(*model.params["W_embed"].shape)
     features = rng.randn(4, 6)
     captions = _captions(rng, 4, 9)
+    for name in ("b_proj", "b", "b_vocab"):  # the constructor's zero biases would hide a missing one
+        model.params[name] = 0.3 * rng.randn(*model.params[name].shape)
     loss, grads = model.loss(features, captions)
     out = {"loss": loss}
     out.update({f"d{name}": grads[name] for name in sorted(model.params)})
@@ -297,3 +303,118 @@ def overfit(ns):
 def overfit_lstm(ns):
     """30 Adam steps of the LSTM model (the loss falls from about 16 to about 6)."""
     return _overfit(ns, "lstm", 7061, steps=30, learning_rate=2e-2)
+
+
+# ---------------------------------------------------------------------------------
+# Extra credit: train_best_model (a 0-point check; the extra credit is judged by hand)
+# ---------------------------------------------------------------------------------
+
+FAST_BUDGET = 50  # CaptioningSolver iterations train_best_model(data, fast=True) may run
+LOSS_GROWTH = 2.0  # a fast run that more than doubles the loss of a training batch has diverged
+
+
+def _coco_like_data(seed, num_captions=20000, num_images=60, num_val_images=20, D=48, T1=10):
+    """A dict in the layout of load_coco_data, with this module's vocabulary and D = 48.
+
+    Neither the vocabulary nor the feature size is COCO's, so a model whose sizes are
+    not read from ``data`` fails. 20,000 training captions make one epoch at batch 100
+    200 iterations: a grading run that trains a whole epoch, or ignores ``fast``, exceeds
+    FAST_BUDGET here, as it would exceed the grading time on COCO's 400,000.
+    """
+    rng = np.random.RandomState(seed)
+    data = {}
+    for split, n_caps, n_img in (("train", num_captions, num_images), ("val", 400, num_val_images)):
+        lengths = rng.randint(3, T1 - 1, size=n_caps)  # words between <START> and <END>, as in _captions
+        position = np.arange(T1)
+        words = rng.randint(3, len(WORDS), size=(n_caps, T1))  # may hold <UNK>
+        caps = np.where((position >= 1) & (position <= lengths[:, None]), words, NULL)
+        caps[:, 0] = START
+        caps[np.arange(n_caps), lengths + 1] = END
+        data[f"{split}_captions"] = caps.astype(np.int32)
+        data[f"{split}_image_idxs"] = rng.randint(n_img, size=n_caps).astype(np.int32)
+        data[f"{split}_features"] = rng.randn(n_img, D).astype(np.float32)
+        data[f"{split}_urls"] = np.array([f"offline://{split}/{i}.png" for i in range(n_img)])
+    data["idx_to_word"] = list(WORDS)
+    data["word_to_idx"] = dict(VOCAB)
+    return data
+
+
+class _FastRunMonitor:
+    """Watches every CaptioningSolver the student's code trains while it stands in ns.
+
+    It counts the iterations of all of them (past FAST_BUDGET the next one raises, so a
+    run that ignores ``fast`` stops instead of using up the grading time) and records,
+    for each model a solver trains, the loss of a fixed batch of training captions before
+    its first update. A training loop of the student's own is not watched.
+    """
+
+    def __init__(self, solver_class, features, captions):
+        self.features, self.captions = features, captions
+        self.iterations = 0
+        self.trained = []  # (loss before the first update, model)
+        monitor = self
+
+        class MonitoredSolver(solver_class):
+            def _step(self):
+                if monitor.iterations >= FAST_BUDGET:
+                    raise RuntimeError(f"train_best_model(data, fast=True) ran more than {FAST_BUDGET} training "
+                                       "iterations: the grading run must train for a few iterations only")
+                if not any(model is self.model for _, model in monitor.trained):
+                    monitor.trained.append((monitor.loss(self.model), self.model))
+                monitor.iterations += 1
+                return super()._step()
+
+        MonitoredSolver.__name__ = MonitoredSolver.__qualname__ = solver_class.__name__
+        self.solver_class = MonitoredSolver
+
+    def loss(self, model) -> float:
+        return float(model.loss(self.features, self.captions)[0])
+
+    def growth(self) -> float:
+        """Largest (loss after the run) / (loss before it) over the trained models (1.0: none)."""
+        return max((self.loss(model) / before for before, model in self.trained), default=1.0)
+
+
+def _fast_run_flags(outputs):
+    """derive of train_best_model: what its grading run did, as pass (1) / fail (0) flags."""
+    for name in ("captions", "captions_short", "iterations", "loss_growth"):
+        if name not in outputs:
+            raise ValueError(f"output {name!r} is missing")
+    words = True
+    for name, length in (("captions", 9), ("captions_short", 3)):
+        caps = np.asarray(outputs[name], dtype=np.float64)
+        words = words and caps.shape == (8, length) and bool(np.all(np.isin(caps, np.arange(len(WORDS)))))
+    iterations = np.asarray(outputs["iterations"], dtype=np.float64).ravel()
+    growth = np.asarray(outputs["loss_growth"], dtype=np.float64).ravel()
+    return {"sample_gives_word_indices_of_the_data": int(words),
+            f"at_most_{FAST_BUDGET}_iterations_when_fast": int(iterations.size == 1 and iterations[0] <= FAST_BUDGET),
+            "training_loss_does_not_blow_up": int(growth.size == 1 and growth[0] <= LOSS_GROWTH)}
+
+
+@case("train_best_model", derive=_fast_run_flags)
+def train_best_model(ns):
+    """train_best_model(data, fast=True) on other data, as the grading run calls it.
+
+    The returned model must caption unseen images of ``data`` with its word indices, the
+    run must stay within FAST_BUDGET iterations of CaptioningSolver, and the loss of a
+    fixed training batch must not grow by a factor above LOSS_GROWTH over it (a learning
+    rate far too large; test_captioning_reference.py runs sane and diverging settings
+    against that bound). How good the model gets is for the student's own full run to show.
+    """
+    data = _coco_like_data(7071)
+    rows = np.random.RandomState(7072).choice(data["train_captions"].shape[0], size=50, replace=False)
+    monitor = _FastRunMonitor(ns["CaptioningSolver"], data["train_features"][data["train_image_idxs"][rows]],
+                              data["train_captions"][rows])
+    saved = ns["CaptioningSolver"]
+    ns["CaptioningSolver"] = monitor.solver_class  # what the student's function finds by that name
+    try:
+        model = ns["train_best_model"](data, fast=True)
+    finally:
+        ns["CaptioningSolver"] = saved
+    if not callable(getattr(model, "sample", None)):
+        raise TypeError("train_best_model must return the trained model (an object with a "
+                        f"sample(features, max_length) method), not {type(model).__name__}")
+    features = data["val_features"][:8]
+    return {"captions": np.asarray(model.sample(features, max_length=9)),
+            "captions_short": np.asarray(model.sample(features, max_length=3)),
+            "iterations": monitor.iterations, "loss_growth": monitor.growth()}

@@ -502,7 +502,20 @@ def _autograd_namespace(ref):
                     break  # this sampler stops once every caption has ended
             return out
 
+    def train_best_model(data, fast=False):
+        """Three Adam iterations of the autograd model through the provided solver."""
+        np.random.seed(5)
+        if fast:  # 150 captions: 3 iterations
+            data = {**data, "train_captions": data["train_captions"][:150],
+                    "train_image_idxs": data["train_image_idxs"][:150]}
+        model = AutogradCaptioningRNN(data["word_to_idx"], input_dim=data["train_features"].shape[1],
+                                      wordvec_dim=16, hidden_dim=24, cell_type="lstm")
+        ref["CaptioningSolver"](model, data, update_rule="adam", optim_config={"learning_rate": 5e-3},
+                                batch_size=50, num_epochs=1 if fast else 5, verbose=False).train()
+        return model
+
     return {
+        "CaptioningSolver": ref["CaptioningSolver"], "train_best_model": train_best_model,
         "rnn_step_forward": step_forward, "rnn_step_backward": step_backward,
         "rnn_forward": seq_forward(torch_rnn_seq), "rnn_backward": step_backward,
         "word_embedding_forward": embed_forward, "word_embedding_backward": embed_backward,
@@ -551,3 +564,111 @@ def test_hidden_cases_reject_a_wrong_gate_order(ref):
         verdict = compare_outputs(case, name, decode_outputs(encode_outputs(case.run(wrong))),
                                   decode_outputs(encode_outputs(case.run(ref))))
         assert not verdict.passed
+
+
+# ------------------------------------------------------------------------------------
+# The extra-credit check: train_best_model's grading run
+# ------------------------------------------------------------------------------------
+
+def _fast_run(code, solver=None):
+    """The train_best_model case on a fresh reference namespace, then ``code``: (outputs, flags).
+
+    The namespace is fresh because the case swaps CaptioningSolver in the namespace the
+    student's function reads its globals from, as the kernel's globals() in grading.
+    """
+    from tests.notebook_code import load_reference
+
+    ns = load_reference(NOTEBOOK)
+    if solver is not None:
+        ns["CaptioningSolver"] = solver
+    original = ns["CaptioningSolver"]
+    exec(code, ns)
+    case = all_cases("captioning")["train_best_model"]
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), np.errstate(all="ignore"):
+            outputs = decode_outputs(encode_outputs(case.run(ns)))
+    finally:
+        assert ns["CaptioningSolver"] is original  # the stand-in is gone again, even after an error
+    return outputs, case.derive(outputs)
+
+
+_SETTINGS = """
+def train_best_model(data, fast=False):
+    np.random.seed(1)
+    data = dict(data, train_captions=data["train_captions"][:{n}], train_image_idxs=data["train_image_idxs"][:{n}])
+    model = CaptioningRNN(data["word_to_idx"], input_dim=data["train_features"].shape[1], hidden_dim={H},
+                          wordvec_dim=64, cell_type="{cell}")
+    CaptioningSolver(model, data, update_rule="{rule}", optim_config={{"learning_rate": {lr}}}, batch_size={bs},
+                     num_epochs=1, verbose=False).train()
+    return model
+"""
+
+
+def test_reference_train_best_model_passes_its_check():
+    """Does the reference's grading run pass every flag, with few iterations and a falling loss?"""
+    outputs, flags = _fast_run("")
+    assert set(flags.values()) == {1}
+    assert outputs["iterations"] == 3 and outputs["loss_growth"] < 1.0
+    assert outputs["captions"].shape == (8, 9)
+
+
+@pytest.mark.parametrize("rule,lr,n,bs,H,cell", [
+    ("adam", 2e-2, 100, 10, 256, "rnn"),  # 10 iterations of small batches
+    ("rmsprop", 3e-3, 200, 50, 256, "lstm"),  # large first RMSProp steps
+    ("sgd_momentum", 1e-2, 250, 25, 128, "rnn"),
+    ("adam", 5e-3, 1250, 25, 128, "lstm"),  # 50 iterations, the budget
+])
+def test_sane_settings_pass_the_loss_growth_bound(rule, lr, n, bs, H, cell):
+    """Do aggressive but sane learning rates stay well within the case's loss-growth bound?"""
+    from autograder.cases.captioning import LOSS_GROWTH
+
+    outputs, flags = _fast_run(_SETTINGS.format(rule=rule, lr=lr, n=n, bs=bs, H=H, cell=cell))
+    assert set(flags.values()) == {1}
+    assert outputs["loss_growth"] < 0.75 * LOSS_GROWTH
+
+
+@pytest.mark.parametrize("rule,lr,n,bs,H,cell", [
+    ("adam", 1.0, 300, 100, 128, "lstm"),  # 1e0 typed for 1e-3
+    ("adam", 0.3, 250, 25, 256, "rnn"),
+    ("sgd", 10.0, 300, 100, 128, "lstm"),
+])
+def test_diverging_learning_rates_fail_the_loss_growth_bound(rule, lr, n, bs, H, cell):
+    """Does a learning rate far too large fail the check, by a clear margin?"""
+    from autograder.cases.captioning import LOSS_GROWTH
+
+    outputs, flags = _fast_run(_SETTINGS.format(rule=rule, lr=lr, n=n, bs=bs, H=H, cell=cell))
+    assert flags["training_loss_does_not_blow_up"] == 0
+    assert outputs["loss_growth"] > 1.4 * LOSS_GROWTH
+
+
+def test_a_run_that_ignores_fast_is_stopped_at_the_budget(ref):
+    """Does a grading run that trains whole epochs stop after FAST_BUDGET iterations, solver restored?"""
+    from autograder.cases.captioning import FAST_BUDGET
+
+    code = _SETTINGS.replace("data = dict(data,", "_ = dict(data,").format(
+        rule="adam", lr=1e-2, n=0, bs=100, H=32, cell="rnn")
+    counted = {}
+
+    class Counting(ref["CaptioningSolver"]):
+        def _step(self):
+            counted["n"] = counted.get("n", 0) + 1
+            return super()._step()
+
+    with pytest.raises(RuntimeError, match=f"more than {FAST_BUDGET} training iterations"):
+        _fast_run(code, solver=Counting)
+    assert counted["n"] == FAST_BUDGET
+
+
+def test_train_best_model_flags_reject_malformed_samples():
+    """Do samples of the wrong shape or outside the vocabulary fail the sample flag?"""
+    from autograder.cases.captioning import WORDS, _fast_run_flags
+
+    good = {"captions": np.zeros((8, 9)), "captions_short": np.full((8, 3), len(WORDS) - 1),
+            "iterations": np.array(3.0), "loss_growth": np.array(0.9)}
+    assert set(_fast_run_flags(good).values()) == {1}
+    for name, bad in [("captions", np.zeros((8, 8))), ("captions", np.full((8, 9), len(WORDS))),
+                      ("captions_short", np.full((8, 3), 0.5)), ("captions", np.full((8, 9), np.nan))]:
+        assert _fast_run_flags({**good, name: bad})["sample_gives_word_indices_of_the_data"] == 0
+    assert _fast_run_flags({**good, "loss_growth": np.array(np.nan)})["training_loss_does_not_blow_up"] == 0
+    with pytest.raises(ValueError):
+        _fast_run_flags({k: v for k, v in good.items() if k != "iterations"})
