@@ -136,9 +136,50 @@ def test_cases_pass_on_the_reference_and_catch_mistakes(ref, cases):
     wrongs = [("loss_vectorized", {"simclr_loss_vectorized": with_self}),
               ("sim", {"sim": dot_not_cosine}),
               ("loss_naive", {"sim": dot_not_cosine}),
-              ("train_transform", {"compute_train_transform": lambda seed=123456: no_normalize()})]
+              ("train_transform", {"compute_train_transform": lambda seed=123456: no_normalize()}),
+              ("train_transform", {"compute_train_transform": _with_grey(ref, 0.15)}),
+              ("train_transform", {"compute_train_transform": _with_grey(ref, 0.25)})]
     for name, patch in wrongs:
         ns = load_reference(NOTEBOOK)  # a fresh namespace: the reference functions see the patch
         ns.update(patch)
         got = run_case(cases[name], ns)
         assert not compare_outputs(cases[name], name, got, outs[name]).passed, name
+
+
+def _with_grey(ref, p):
+    """compute_train_transform of the reference with RandomGrayscale(p) in place of p = 0.2."""
+    def make(seed=123456):
+        t = ref["compute_train_transform"](seed)
+        t.transforms[3] = transforms.RandomGrayscale(p=p)
+        return t
+    return make
+
+
+def test_transform_case_counts_grey_views(ref, cases):
+    """Does the case's grey-view detector find none at p = 0, all at p = 1, and about 1 in 5 as specified?"""
+    counts = {}
+    for p in (0.0, 1.0, None):
+        ns = load_reference(NOTEBOOK)
+        if p is not None:
+            ns["compute_train_transform"] = _with_grey(ref, p)
+        counts[p] = int(run_case(cases["train_transform"], ns)["grayscale"].sum())
+    draws = len(run_case(cases["train_transform"], ref)["grayscale"])
+    assert counts[0.0] == 0 and counts[1.0] == draws
+    assert abs(counts[None] / draws - 0.2) < 3 * math.sqrt(0.2 * 0.8 / draws)
+
+
+def test_loss_case_accepts_a_correct_loss_that_rounds_differently(ref, cases):
+    """One pair: "sum over all m minus the self term" leaves about -2e-16 where the reference is 0."""
+    def minus_self(out_left, out_right, tau):
+        out = torch.cat([out_left, out_right])
+        e = torch.exp(torch.stack([torch.stack([ref["sim"](a, b) for b in out]) for a in out]) / tau)
+        n = out_left.shape[0]
+        partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
+        denom = e.sum(1) - e.diagonal()
+        return -torch.log(e[torch.arange(2 * n), partner] / denom).mean()
+
+    ns = load_reference(NOTEBOOK)
+    ns["simclr_loss_naive"] = minus_self
+    got, want = run_case(cases["loss_naive"], ns), run_case(cases["loss_naive"], ref)
+    assert want["one_pair"].item() == 0.0 and got["one_pair"].item() != 0.0
+    assert compare_outputs(cases["loss_naive"], "loss_naive", got, want).passed
