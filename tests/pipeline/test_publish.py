@@ -67,7 +67,7 @@ def test_student_readme(public):
         title = nb.cells[0].source.splitlines()[0].removeprefix("# ")
         assert f"[{title}]({rel})" in text
     assert text.count("colab-badge.svg") == len(list((out / "assignments").glob("*/*.ipynb")))
-    assert "18 autograded + 4 written" in text  # sentence_classification, from its metadata
+    assert "19 autograded + 4 written" in text  # sentence_classification, from its metadata
 
 
 def test_leak_check_passes_on_the_public_tree(public):

@@ -3,12 +3,16 @@
 The model is checked against an independent computation written here with
 ``torch.nn.functional`` (attention as explicit softmax-weighted sums per sentence and
 head), the construction against the order and names COURSE.md and the notebook state,
-training against a hand-written loop, and the cases against typical mistakes.
+training against a hand-written loop, the Matthews correlation against scikit-learn's
+(or, where scikit-learn is missing, a correlation coefficient written here), and the
+cases against typical mistakes.
 """
 from __future__ import annotations
 
 import math
+import warnings
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -98,6 +102,49 @@ def test_accuracy_counts_predictions_above_one_half(ref):
 
     inputs = torch.arange(5).unsqueeze(1)
     assert ref["accuracy"](Fixed(), inputs, torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0]), batch_size=2) == pytest.approx(0.6)
+
+
+def _independent_mcc(predicted, labels) -> float:
+    """scikit-learn's matthews_corrcoef, or Pearson's correlation of the 0/1 vectors (0 if one is constant)."""
+    try:
+        from sklearn.metrics import matthews_corrcoef
+    except ImportError:
+        x, y = np.asarray(predicted, dtype=np.float64), np.asarray(labels, dtype=np.float64)
+        x, y = x - x.mean(), y - y.mean()
+        norm = math.sqrt((x @ x) * (y @ y))
+        return float(x @ y / norm) if norm > 0 else 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "a single label was found": the 0 / 0 cases below
+        return float(matthews_corrcoef(np.asarray(labels, dtype=int), np.asarray(predicted, dtype=int)))
+
+
+def test_matthews_corrcoef_matches_an_independent_implementation(ref):
+    g = torch.Generator().manual_seed(11)
+    for trial in range(200):
+        n = int(torch.randint(2, 300, (1,), generator=g))
+        share = float(torch.rand(1, generator=g))
+        labels = (torch.rand(n, generator=g) < share).float()
+        flip = torch.rand(n, generator=g) < float(torch.rand(1, generator=g))
+        predicted = torch.where(flip, 1 - labels, labels)
+        got = ref["matthews_corrcoef"](predicted, labels)
+        assert isinstance(got, float)
+        assert got == pytest.approx(_independent_mcc(predicted, labels), abs=1e-12), trial
+
+
+@pytest.mark.parametrize("predicted, labels, expected", [
+    ([1, 1, 1, 1, 1], [1, 0, 1, 1, 0], 0.0),  # constant "acceptable": TN + FN = 0
+    ([0, 0, 0, 0, 0], [1, 0, 1, 1, 0], 0.0),  # constant "unacceptable": TP + FP = 0
+    ([1, 0, 1, 1, 0], [1, 1, 1, 1, 1], 0.0),  # labels of one class: TN + FP = 0
+    ([1, 1, 1], [1, 1, 1], 0.0),  # all right, but one class only: 0 / 0, as scikit-learn has it
+    ([1, 0, 1, 0], [1, 0, 1, 0], 1.0),
+    ([0, 1, 0, 1], [1, 0, 1, 0], -1.0),
+    ([1, 1, 0, 0, 1, 0], [1, 0, 0, 1, 1, 0], 1 / 3),  # TP 2, TN 2, FP 1, FN 1: 3 / 9
+])
+def test_matthews_corrcoef_edge_cases(ref, predicted, labels, expected):
+    predicted, labels = torch.tensor(predicted, dtype=torch.float32), torch.tensor(labels, dtype=torch.float32)
+    got = ref["matthews_corrcoef"](predicted, labels)
+    assert got == pytest.approx(expected, abs=1e-12)
+    assert _independent_mcc(predicted, labels) == pytest.approx(expected, abs=1e-12)
 
 
 def test_cases_pass_on_the_reference_and_catch_mistakes(ref, cases):
