@@ -17,6 +17,7 @@ VERBS = {
     "sitecheck": "open every page of the built site in headless Chromium (math, links, images, console)",
     "publish": "assemble the public student-facing tree in public/",
     "check": "leak and drift checks",
+    "overlaps": "mark schemes and reference answers vs what students read (give-aways)",
     "execute": "run a notebook top to bottom and time it",
     "bench": "autograde time vs full execution time, per notebook",
     "pipeline": "the main job: all of the above on the bundled offline data",

@@ -30,7 +30,8 @@ from autograder.nbgrader_plugins import HideHiddenTests
 from autograder.regions import HIDDEN_TESTS, MARK_SCHEME, SOLUTION, strip_regions
 from autograder.repair import _norm, repair
 from course import ROOT
-from course.check import _sentences, _words, paraphrases, scan, split_regions, strip_tags, text_lines
+from course.check import scan, split_regions, strip_tags, text_lines
+from course.overlaps import _sentences, _words, paraphrases
 
 BOUND = 5.0  # CPU seconds for each operation below (measured: at most 2 s; most under 0.5 s)
 MB = 1_000_000
