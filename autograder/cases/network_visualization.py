@@ -89,14 +89,20 @@ def saliency_squeezenet(ns):
 
 @case("fooling_image", tol=1e-8)
 def fooling_image(ns):
-    """Fool the small CNN into class 4 (the reference stops after 8 steps)."""
+    """Fool the small CNN into class 4 (the reference stops after 8 steps).
+
+    ``input_unchanged``: the caller's X keeps its pixels (the notebook then shows
+    X_fooling - X; an ascent that moves X itself makes that difference zero).
+    """
     model = _case_cnn(9102)
     X = _photo("astronaut", 40).contiguous()
+    X_before = X.clone()
     X_fooling = ns["make_fooling_image"](X, 4, model)
     X_fooling = torch.as_tensor(X_fooling).detach().to(F64)
     with torch.no_grad():
         predicted = model(X_fooling).argmax(dim=1)
-    return {"X_fooling": X_fooling, "predicted": predicted}
+    return {"X_fooling": X_fooling, "predicted": predicted,
+            "input_unchanged": int(torch.equal(X.detach(), X_before))}
 
 
 def _update_inputs():

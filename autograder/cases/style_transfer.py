@@ -11,6 +11,10 @@ losses, 1e-4 for total variation. In float64 a correct implementation lands near
 the usual mistakes (a missing normalisation, a dropped border row, mean instead of sum)
 are off by a few per cent or more.
 
+The losses drive a gradient descent on the pixels, so every function is also graded on
+its gradient (``_gradient``): a value computed through ``.item()``, numpy or a detached
+tensor is right as a number but moves no pixel, and its gradient output is zero.
+
 ``tv_loss_vectorised`` checks "no Python loops" without timing anything:
 
 - ``uses_python_loop``: 1 when the source of ``tv_loss`` (``ast``) or, failing that, its
@@ -83,15 +87,34 @@ def _randn(seed: int, *shape) -> torch.Tensor:
     return torch.tensor(np.random.RandomState(seed).randn(*shape), dtype=F64)
 
 
+def _leaf(x: torch.Tensor) -> torch.Tensor:
+    """A copy of ``x`` that autograd differentiates with respect to."""
+    return x.detach().clone().requires_grad_(True)
+
+
+def _gradient(value, leaf: torch.Tensor) -> torch.Tensor:
+    """d sum(value) / d leaf; zeros when no gradient reaches ``leaf`` (a float, numpy, detach)."""
+    if not (torch.is_tensor(value) and value.requires_grad):
+        return torch.zeros_like(leaf)
+    grad, = torch.autograd.grad(value.sum(), leaf, allow_unused=True, retain_graph=True)
+    return torch.zeros_like(leaf) if grad is None else grad
+
+
+def _value(value):
+    return value.detach() if torch.is_tensor(value) else value
+
+
 # --------------------------------------------------------------------------- content
 
 @case("content_loss_random", tol=GRAM_TOL)
 def content_loss_random(ns):
-    """Seeded Gaussian features (1, 7, 5, 9) and weights 0.83 and 2e-3."""
-    current, original = _randn(8201, 1, 7, 5, 9), _randn(8202, 1, 7, 5, 9)
+    """Seeded Gaussian features (1, 7, 5, 9), weights 0.83 and 2e-3, and the gradient."""
+    current, original = _leaf(_randn(8201, 1, 7, 5, 9)), _randn(8202, 1, 7, 5, 9)
+    loss = ns["content_loss"](0.83, current, original)
     return {
-        "loss_w083": ns["content_loss"](0.83, current, original),
-        "loss_w2e-3": ns["content_loss"](2e-3, current.clone(), 1.5 * original),
+        "loss_w083": _value(loss),
+        "grad_current": _gradient(loss, current),
+        "loss_w2e-3": ns["content_loss"](2e-3, current.detach().clone(), 1.5 * original),
     }
 
 
@@ -110,12 +133,18 @@ def content_loss_squeezenet(ns):
 
 @case("gram_matrix_random", tol=GRAM_TOL)
 def gram_matrix_random(ns):
-    """N = 3 seeded feature maps (3, 6, 4, 7), normalised and not."""
-    feats = _randn(8301, 3, 6, 4, 7)
+    """N = 3 seeded feature maps (3, 6, 4, 7), normalised and not, and a gradient.
+
+    The gradient is that of sum(R * gram) for a seeded (3, 6, 6) matrix R, which weighs
+    every entry of every Gram matrix differently.
+    """
+    feats = _leaf(_randn(8301, 3, 6, 4, 7))
+    normalized = ns["gram_matrix"](feats.clone())
     return {
-        "normalized": ns["gram_matrix"](feats.clone()),
-        "normalized_explicit": ns["gram_matrix"](feats.clone(), normalize=True),
-        "unnormalized": ns["gram_matrix"](feats.clone(), normalize=False),
+        "normalized": _value(normalized),
+        "normalized_grad": _gradient(_randn(8302, 3, 6, 6) * normalized, feats),
+        "normalized_explicit": ns["gram_matrix"](feats.detach().clone(), normalize=True),
+        "unnormalized": ns["gram_matrix"](feats.detach().clone(), normalize=False),
     }
 
 
@@ -145,14 +174,19 @@ def style_loss_squeezenet(ns):
 
 @case("style_loss_random", tol=GRAM_TOL)
 def style_loss_random(ns):
-    """Seeded features of three layers, weights as a tuple, targets of other features."""
+    """Seeded features of three layers, weights as a tuple, targets of other features,
+    and the gradient with respect to the features of each style layer."""
     shapes = [(1, 4, 9, 8), (1, 6, 5, 5), (1, 3, 7, 2), (1, 8, 3, 3)]
-    feats = [_randn(8410 + k, *s) for k, s in enumerate(shapes)]
+    feats = [_leaf(_randn(8410 + k, *s)) for k, s in enumerate(shapes)]
     others = [_randn(8420 + k, *s) for k, s in enumerate(shapes)]
     layers = (3, 0, 2)
     targets = [_gram(others[i]) for i in layers]
     weights = (2.5, 11.0, 0.25)
-    return {"loss": ns["style_loss"](feats, layers, targets, weights)}
+    loss = ns["style_loss"](feats, layers, targets, weights)
+    out = {"loss": _value(loss)}
+    for i in layers:
+        out[f"grad_layer{i}"] = _gradient(loss, feats[i])
+    return out
 
 
 # --------------------------------------------------------------------------- tv

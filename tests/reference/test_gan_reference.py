@@ -253,6 +253,12 @@ MISTAKES = [
      lambda r, f: 0.5 * (_bce(r, torch.ones_like(r)) + _bce(f, torch.zeros_like(f)))),  # halved
     ("generator_loss", "generator_loss",
      lambda f: -_bce(f, torch.zeros_like(f))),  # saturating min log(1 - D(G(z)))
+    ("generator_loss", "generator_loss",
+     lambda f: -torch.log(torch.sigmoid(f)).mean()),  # infinite on float32 logits of -120
+    ("generator_loss", "generator_loss",
+     lambda f: _bce(f.detach(), torch.ones_like(f))),  # right value, no gradient reaches G
+    ("discriminator_loss", "discriminator_loss",
+     lambda r, f: torch.log1p(torch.exp(-r)).mean() + torch.log1p(torch.exp(f)).mean()),  # exp overflows in float32
     ("get_optimizer", "get_optimizer", lambda model: torch.optim.Adam(model.parameters(), lr=1e-3)),
     ("get_optimizer", "get_optimizer",
      lambda model: torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.5, 0.999))),

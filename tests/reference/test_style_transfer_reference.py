@@ -314,8 +314,21 @@ def _style_first_layer_only(ref):
     return style_loss
 
 
+def _content_item(w, current, original):
+    return w * ((current - original) ** 2).sum().item()  # right value, no gradient
+
+
+def _gram_numpy(features, normalize=True):
+    N, C, H, W = features.shape
+    a = features.detach().numpy().reshape(N, C, H * W)
+    g = torch.from_numpy(a @ a.transpose(0, 2, 1))  # right values, no gradient
+    return g / (C * H * W) if normalize else g
+
+
 @pytest.mark.parametrize("case_name,function,mistake", [
     ("content_loss_random", "content_loss", _content_mean),
+    ("content_loss_random", "content_loss", _content_item),
+    ("gram_matrix_random", "gram_matrix", _gram_numpy),
     ("content_loss_squeezenet", "content_loss", _content_half),
     ("gram_matrix_random", "gram_matrix", _gram_hw),
     ("gram_matrix_random", "gram_matrix", _gram_first_image),
