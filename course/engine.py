@@ -294,8 +294,29 @@ def run_tasks(tasks, workers: int, engine: str = "local", scheduler: str | None 
         pool.shutdown(wait=False, cancel_futures=True)
 
 
+HEALTH_SECONDS = 5.0  # how often a run with no finished task checks that its cluster is there
+# How long a run waits for a cluster that lost every worker (or its scheduler) before it
+# gives up on the students not yet graded: $COURSE_DASK_LOST_AFTER seconds, default 300.
+LOST_AFTER_SECONDS = float(os.environ.get("COURSE_DASK_LOST_AFTER", "300"))
+
+
+def _abandon(client, owner: dict, queue, on_result) -> None:
+    """The cluster is gone: every task in flight and every task not started fails, reported."""
+    lost = RuntimeError(f"the Dask cluster had no worker (or no scheduler) for {LOST_AFTER_SECONDS:.0f} s; "
+                        f"not graded in this run: run autograde again")
+    for task, started, future in list(owner.values()):
+        try:
+            future.cancel()
+        except Exception:
+            pass
+        on_result(failed_result(task, "waiting for the cluster", lost, time.perf_counter() - started))
+    owner.clear()
+    for task in queue:
+        on_result(failed_result(task, "waiting for the cluster", lost))
+
+
 def _run_dask(queue, workers, scheduler, security, on_result, timeout, fn):
-    from dask.distributed import as_completed
+    from dask.distributed import wait as dask_wait
 
     with dask_client(workers, scheduler, security) as client:
         # One task in flight per worker thread (counted again as tasks finish, so workers that
@@ -304,14 +325,16 @@ def _run_dask(queue, workers, scheduler, security, on_result, timeout, fn):
         # a worker that dies under one task (a crash, the memory limit) takes no other task
         # with it (a death counts against every task the worker holds, and more than
         # distributed.scheduler.allowed-failures of them fail a task as KilledWorker).
-        owner = {}  # in flight: future key -> (task, submitted at)
-        running = as_completed()
+        owner = {}  # in flight: future key -> (task, submitted at, future)
+        seen = {"workers": False}  # has this run seen a worker (the watchdog below waits for one)
 
         def capacity() -> int:
             try:
-                return max(1, sum(client.nthreads().values()) or workers)
+                threads = sum(client.nthreads().values())
             except Exception:
                 return max(1, workers)
+            seen["workers"] = seen["workers"] or threads > 0
+            return max(1, threads or workers)
 
         def top_up():
             target = capacity()
@@ -329,16 +352,45 @@ def _run_dask(queue, workers, scheduler, security, on_result, timeout, fn):
                 except BaseException as exc:
                     on_result(failed_result(task, "submitting the grading task", exc))
                     continue
-                owner[future.key] = (task, time.perf_counter())
-                running.add(future)
+                owner[future.key] = (task, time.perf_counter(), future)
+
+        def cluster_alive() -> bool:
+            try:
+                return client.status == "running" and sum(client.nthreads().values()) > 0
+            except Exception:  # the scheduler cannot be asked
+                return False
 
         top_up()
-        for future in running:
-            task, started = owner.pop(future.key)
-            result = _outcome(task, future, started)
-            future.release()
-            top_up()  # the next task starts before this one is merged
-            on_result(result)
+        lost_since = None
+        while owner:
+            futures = [future for _, _, future in owner.values()]
+            try:
+                done, _ = dask_wait(futures, timeout=HEALTH_SECONDS, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                done = set()
+            except KeyboardInterrupt:
+                raise
+            except BaseException:  # futures cancelled (a lost scheduler): done, and failed below
+                done = {future for future in futures if future.done()}
+            for future in done:
+                task, started, _ = owner.pop(future.key)
+                result = _outcome(task, future, started)
+                future.release()
+                top_up()  # the next task starts before this one is merged
+                on_result(result)
+            if done:
+                continue
+            # Nothing finished for a while: is there still a cluster? A scheduler that restarts
+            # comes back without the tasks (they fail above, "scheduler-connection-lost") and
+            # often without workers; tasks sent to it would wait forever. Workers that do not
+            # come back within LOST_AFTER_SECONDS end the run, every student left reported.
+            if cluster_alive():
+                seen["workers"], lost_since = True, None
+            elif seen["workers"]:
+                lost_since = lost_since or time.monotonic()
+                if time.monotonic() - lost_since > LOST_AFTER_SECONDS:
+                    _abandon(client, owner, queue, on_result)
+                    return
 
 
 def grade_class(root: Path, plan: dict[str, list[str]], *, workers: int = 1, engine: str = "local",
