@@ -1,6 +1,7 @@
 """Figures of the GAN chapter (book/gan.md), computed here, offline, in a few seconds.
 
-- gan_optimal_discriminator.png: two 1-D densities and the optimal discriminator between them.
+- gan_optimal_discriminator.png: a two-mode data density, a generator bump over one of the
+  modes, and the optimal discriminator for them.
 - gan_generator_losses.png: saturating vs non-saturating generator loss and their gradients,
   as functions of D(G(z)).
 - gan_minimax_xy.png: gradient dynamics on min_x max_y xy (alternating and simultaneous).
@@ -25,11 +26,25 @@ def _gauss(x, mu, sigma):
     return np.exp(-0.5 * ((x - mu) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi))
 
 
+DATA_MODES = (-1.5, 1.5)  # the two bumps of the data density, each with standard deviation 0.6
+GENERATOR_MEAN, GENERATOR_STD = 1.0, 1.3  # one broad bump, centred near the right-hand mode
+
+
+def optimal_discriminator_curves(x: np.ndarray | None = None) -> dict:
+    """The densities of fig-gan-optimal-d and D* = p_data / (p_data + p_g) on the grid x.
+
+    The generator's single bump sits over the right-hand data mode and misses the left one.
+    Returns {"x", "p_data", "p_g", "d_star"}, each of the grid's shape.
+    """
+    x = np.linspace(-5, 6, 600) if x is None else np.asarray(x, dtype=float)
+    p_data = 0.5 * _gauss(x, DATA_MODES[0], 0.6) + 0.5 * _gauss(x, DATA_MODES[1], 0.6)
+    p_g = _gauss(x, GENERATOR_MEAN, GENERATOR_STD)
+    return {"x": x, "p_data": p_data, "p_g": p_g, "d_star": p_data / (p_data + p_g)}
+
+
 def optimal_discriminator(path: Path) -> Path:
-    x = np.linspace(-5, 6, 600)
-    p_data = 0.5 * _gauss(x, -1.5, 0.6) + 0.5 * _gauss(x, 1.5, 0.6)
-    p_g = _gauss(x, 1.0, 1.3)
-    d_star = p_data / (p_data + p_g)
+    curves = optimal_discriminator_curves()
+    x, p_data, p_g, d_star = curves["x"], curves["p_data"], curves["p_g"], curves["d_star"]
     fig, ax = plt.subplots(figsize=(7.5, 3.2))
     ax.fill_between(x, p_data, color="C0", alpha=0.3, label=r"$p_\mathrm{data}$")
     ax.fill_between(x, p_g, color="C1", alpha=0.3, label=r"$p_g$")

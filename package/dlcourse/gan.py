@@ -148,6 +148,33 @@ def show_snapshots(snapshots: list, max_shown: int = 6, title: str | None = None
     return fig
 
 
+def generate_samples(G: nn.Module, num: int, noise_size: int = 96, *, sample_noise: Callable | None = None,
+                     batch_size: int = 128, seed: int | None = 0) -> np.ndarray:
+    """Draw ``num`` images from the generator G: a (num, 784) numpy array in [-1, 1].
+
+    Noise comes from ``sample_noise(n, noise_size)`` (default :func:`uniform_noise`), in
+    equal batches of at most ``batch_size``. As in :func:`run_a_gan`'s snapshots G runs in training mode,
+    so batch norm uses each batch's statistics, but on a copy: G itself (its running
+    statistics included) is left unchanged. With ``seed`` (default 0) the noise is drawn
+    after ``torch.manual_seed(seed)`` and torch's global random state is restored afterwards,
+    so the same G always gives the same samples.
+    """
+    import copy
+
+    draw = sample_noise or uniform_noise
+    device = next(G.parameters()).device
+    G_copy = copy.deepcopy(G).train()
+    out = []
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        if seed is not None:
+            torch.manual_seed(seed)
+        # equal batches of at most batch_size (never a batch of 1, which batch norm rejects)
+        for n in np.diff(np.linspace(0, num, math.ceil(num / batch_size) + 1).round().astype(int)):
+            z = draw(int(n), noise_size).to(device=device, dtype=torch.float32)
+            out.append(G_copy(z).reshape(int(n), -1).cpu().numpy())
+    return np.concatenate(out)
+
+
 # ----------------------------------------------------------------------------- training
 
 def run_a_gan(D: nn.Module, G: nn.Module, D_solver, G_solver,

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from dlcourse.gan import (Flatten, Unflatten, bce_loss, count_params, images_to_grid,
+from dlcourse.gan import (Flatten, Unflatten, bce_loss, count_params, generate_samples, images_to_grid,
                           initialize_weights, run_a_gan, uniform_noise)
 
 
@@ -214,3 +214,60 @@ def test_run_a_gan_without_a_full_batch_fails_clearly():
     with pytest.raises(ValueError, match="no full batch"):
         run_a_gan(D, G, torch.optim.Adam(D.parameters()), torch.optim.Adam(G.parameters()), _d_loss,
                   _g_loss, loader, batch_size=8, noise_size=4, num_epochs=1, verbose=False)
+
+
+def test_generate_samples_shapes_range_and_determinism():
+    """(num, 784) in [-1, 1], the same for the same seed, other samples for another seed?"""
+    _, G = _tiny_gan(noise=6)
+    a = generate_samples(G, 50, noise_size=6, batch_size=16, seed=3)
+    assert a.shape == (50, 784) and a.dtype == np.float32
+    assert np.abs(a).max() <= 1
+    assert np.array_equal(a, generate_samples(G, 50, noise_size=6, batch_size=16, seed=3))
+    assert not np.array_equal(a, generate_samples(G, 50, noise_size=6, batch_size=16, seed=4))
+
+
+def test_generate_samples_leaves_the_generator_and_the_global_seed_alone():
+    """Are batch-norm running statistics, the mode of G and torch's global generator unchanged?"""
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.BatchNorm1d(32), nn.Linear(32, 784), nn.Tanh()).eval()
+    before = {k: v.clone() for k, v in G.state_dict().items()}
+    torch.manual_seed(7)
+    expected_next = torch.rand(2)
+    torch.manual_seed(7)
+    generate_samples(G, 300, noise_size=4, batch_size=128)
+    assert torch.equal(torch.rand(2), expected_next)
+    assert all(torch.equal(before[k], v) for k, v in G.state_dict().items())
+    assert not G.training
+
+
+def test_generate_samples_batches_never_hold_a_single_image():
+    """Is 129 images at batch size 128 split into batches batch norm accepts (not 128 + 1)?"""
+    sizes = []
+
+    class Recorder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 784)
+            self.bn = nn.BatchNorm1d(784)
+
+        def forward(self, z):
+            sizes.append(z.shape[0])
+            return torch.tanh(self.bn(self.lin(z)))
+
+    out = generate_samples(Recorder(), 129, noise_size=3, batch_size=128)
+    assert out.shape == (129, 784)
+    assert sum(sizes) == 129 and max(sizes) <= 128 and min(sizes) > 1
+
+
+def test_generate_samples_uses_the_given_noise():
+    """Is sample_noise(n, noise_size) called, with every batch at most batch_size?"""
+    _, G = _tiny_gan(noise=5)
+    calls = []
+
+    def noise(n, dim):
+        calls.append((n, dim))
+        return torch.zeros(n, dim)
+
+    out = generate_samples(G, 40, noise_size=5, sample_noise=noise, batch_size=16)
+    assert sum(n for n, _ in calls) == 40 and all(d == 5 and n <= 16 for n, d in calls)
+    assert np.allclose(out, out[0])  # the same (zero) noise gives the same image
