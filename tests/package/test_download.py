@@ -1,7 +1,9 @@
-"""Tests of dlcourse.download and dlcourse.images against a local HTTP server.
+"""Tests of dlcourse.download (on pooch) and dlcourse.images against a local HTTP server.
 
 No network is needed: an in-process threading server on 127.0.0.1 serves files with
 or without Range support, can drop a connection half-way once, answer 404, or stall.
+pooch makes RETRIES new attempts after a failure, waiting 1 s before the first: the
+tests set RETRIES to 0 unless a retry is what they check.
 """
 from __future__ import annotations
 
@@ -99,7 +101,7 @@ def server():
 def isolated_data_root(tmp_path, monkeypatch):
     root = tmp_path / "data_root"
     monkeypatch.setenv("DLCOURSE_DATA", str(root))
-    monkeypatch.setattr(download, "RETRIES", 3)
+    monkeypatch.setattr(download, "RETRIES", 0)
     return root
 
 
@@ -142,14 +144,15 @@ def closed_port_url() -> str:
 # ------------------------------------------------------------------------------------
 
 def test_full_download_extracts_a_validated_folder(server, coco_zip, isolated_data_root, capsys):
-    """Is the archive downloaded with a progress bar, extracted, validated and used?"""
+    """Is the archive downloaded with a progress bar (on stdout), extracted, validated and used?"""
     server.routes["/coco_captioning.zip"] = Route(coco_zip)
     path = fetch("coco_captioning", url=server.url + "/coco_captioning.zip")
     assert path == isolated_data_root / "coco_captioning"
     assert find_coco_problems(path) == []
     out = capsys.readouterr()
-    assert "100.0%" in out.out and "[####" in out.out and out.err == ""
-    # zip and .part gone; the lock file records the zip's size and SHA-256
+    assert "coco_captioning: 100%|#####" in out.out and "Downloading file 'coco_captioning.zip'" in out.out
+    assert out.err == ""
+    # zip and pooch's temporary file gone; the lock file records the zip's size and SHA-256
     assert sorted(p.name for p in isolated_data_root.iterdir()) == ["coco_captioning", "downloads.lock.json"]
     data = load_coco_data()
     assert "Using the real COCO" in capsys.readouterr().out
@@ -159,39 +162,45 @@ def test_full_download_extracts_a_validated_folder(server, coco_zip, isolated_da
     assert len(server.log) == n_requests and "already present" in capsys.readouterr().out
 
 
-def test_dropped_connection_is_resumed_with_range(server, coco_zip, capsys):
-    """When the server drops the connection mid-file once, does the download resume?"""
+def test_dropped_connection_is_downloaded_again(server, coco_zip, isolated_data_root, monkeypatch, capsys):
+    """When the server drops the connection mid-file once, does pooch's retry download the file again
+    from zero (no Range request, nothing of the cut transfer kept) and say so on stdout? Without a
+    retry left, is it a DownloadError that leaves nothing behind?"""
     server.routes["/c.zip"] = Route(coco_zip, drop_once=True)
+    with pytest.raises(DownloadError, match="cannot download .*1 attempts"):
+        fetch("coco_captioning", url=server.url + "/c.zip")
+    assert not isolated_data_root.exists() or sorted(p.name for p in isolated_data_root.iterdir()) == []
+    monkeypatch.setattr(download, "RETRIES", 1)
+    server.routes["/c.zip"].drop_once, server.log[:] = True, []
     path = fetch("coco_captioning", url=server.url + "/c.zip")
     assert find_coco_problems(path) == []
-    assert len(server.log) == 2 and server.log[0][1] is None
-    assert server.log[1][1] == f"bytes={len(coco_zip) // 2}-"
-    assert "resuming" in capsys.readouterr().out
+    assert server.log == [("/c.zip", None), ("/c.zip", None)]
+    out = capsys.readouterr()
+    assert "Will attempt the download again 1 more time" in out.out and out.err == ""
+    assert sorted(p.name for p in isolated_data_root.iterdir()) == ["coco_captioning", "downloads.lock.json"]
 
 
-def test_partial_file_from_an_earlier_run_is_resumed(server, coco_zip, isolated_data_root):
+def test_broken_file_on_disk_is_set_aside_and_downloaded_again(server, isolated_data_root, capsys):
+    """Is a present file that does not validate (here a truncated .npz, e.g. from an interrupted copy)
+    moved aside as .corrupt and downloaded again, with one request?"""
+    good = _npz()
     isolated_data_root.mkdir(parents=True)
-    (isolated_data_root / "coco_captioning.zip.part").write_bytes(coco_zip[:1000])
-    server.routes["/c.zip"] = Route(coco_zip)
-    path = fetch("coco_captioning", url=server.url + "/c.zip")
-    assert server.log == [("/c.zip", "bytes=1000-")]
-    assert find_coco_problems(path) == []
+    (isolated_data_root / "imagenet_val_25.npz").write_bytes(good[:1000])
+    server.routes["/v.npz"] = Route(good)
+    path = fetch("imagenet_val_25", url=server.url + "/v.npz")
+    assert path.read_bytes() == good and len(server.log) == 1
+    assert (isolated_data_root / "imagenet_val_25.npz.corrupt").read_bytes() == good[:1000]
+    assert "is not valid" in capsys.readouterr().out
 
 
-def test_server_without_range_support_restarts_cleanly(server, coco_zip, isolated_data_root, capsys):
-    """A stale .part (here garbage) must not be glued to a full response from zero."""
+def test_zip_left_by_an_interrupted_extraction_is_used_without_a_download(server, coco_zip, isolated_data_root):
+    """pooch moves a download into place only when complete: is a zip found there (the run stopped while
+    extracting) extracted, validated and recorded, with no request?"""
     isolated_data_root.mkdir(parents=True)
-    (isolated_data_root / "coco_captioning.zip.part").write_bytes(b"garbage" * 100)
-    server.routes["/c.zip"] = Route(coco_zip, ranges=False)
+    (isolated_data_root / "coco_captioning.zip").write_bytes(coco_zip)
     path = fetch("coco_captioning", url=server.url + "/c.zip")
-    assert find_coco_problems(path) == []
-    assert "does not support resuming" in capsys.readouterr().out
-
-
-def test_server_without_range_and_a_dropped_connection_still_completes(server, coco_zip):
-    server.routes["/c.zip"] = Route(coco_zip, ranges=False, drop_once=True)
-    assert find_coco_problems(fetch("coco_captioning", url=server.url + "/c.zip")) == []
-    assert len(server.log) == 2
+    assert find_coco_problems(path) == [] and server.log == []
+    assert sorted(p.name for p in isolated_data_root.iterdir()) == ["coco_captioning", "downloads.lock.json"]
 
 
 def test_corrupt_zip_is_rejected_moved_aside_and_never_used(server, coco_zip, tiny_set, isolated_data_root,
@@ -224,10 +233,9 @@ def test_checksum_is_verified_when_known(server, coco_zip, isolated_data_root, m
     entry = DATASETS["coco_captioning"]
     wrong = dataclasses.replace(entry, files=(RemoteFile(entry.files[0].url, "coco_captioning.zip", "0" * 64),))
     monkeypatch.setitem(DATASETS, "coco_captioning", wrong)
-    with pytest.raises(DownloadError, match="SHA-256 mismatch"):
+    with pytest.raises(DownloadError, match="does not match the known hash"):
         fetch("coco_captioning", url=server.url + "/c.zip")
-    assert (isolated_data_root / "coco_captioning.zip.corrupt").exists()
-    assert not (isolated_data_root / "coco_captioning").exists()
+    assert list(isolated_data_root.iterdir()) == []  # pooch deleted the download; nothing was extracted
     right = dataclasses.replace(entry, files=(RemoteFile(entry.files[0].url, "coco_captioning.zip",
                                                          hashlib.sha256(coco_zip).hexdigest()),))
     monkeypatch.setitem(DATASETS, "coco_captioning", right)
@@ -246,8 +254,9 @@ def test_invalid_existing_copy_is_replaced(server, coco_zip, isolated_data_root,
 def test_http_errors_and_no_server_raise_download_error(server, isolated_data_root):
     with pytest.raises(DownloadError, match="404"):
         fetch("coco_captioning", url=server.url + "/missing.zip")
-    with pytest.raises(DownloadError, match="attempts"):
-        download.download_file(closed_port_url(), isolated_data_root / "x.bin", retries=1)
+    with pytest.raises(DownloadError, match="cannot download .*attempts"):
+        fetch("imagenet_val_25", url=closed_port_url())
+    assert list(isolated_data_root.iterdir()) == []
 
 
 # ------------------------------------------------------------------------------------
@@ -319,30 +328,26 @@ def _styles_routes(server, base="/styles/", seed=0) -> list:
 
 def test_pinned_hash_accepts_the_good_file_and_rejects_an_altered_one(server, isolated_data_root, monkeypatch,
                                                                       capsys):
-    """With a PINNED (sha256, size), is an altered file of the same size, valid as an .npz, rejected and
-    moved aside, a truncated one rejected by its size, and the good one accepted and recorded in the lock,
-    over a stale lock entry? A hash in the registry itself takes precedence over PINNED."""
+    """With a pinned sha256 and size in the registry (the hash in capitals), is an altered file of the same
+    size, valid as an .npz, rejected by pooch (and deleted), a truncated one rejected by its size, and the
+    good one accepted and recorded in the lock, over a stale lock entry (the pin takes precedence)?"""
     good, altered = _npz(), _npz(fill=7)
     assert len(good) == len(altered) and good != altered
-    remote = DATASETS["imagenet_val_25"].files[0]
+    entry = DATASETS["imagenet_val_25"]
     sha = hashlib.sha256(good).hexdigest()
-    monkeypatch.setattr(download, "PINNED", {remote.url: (sha.upper(), len(good))})
-    assert download.expected(remote) == (sha, len(good))
-    registry_hash = dataclasses.replace(remote, sha256="AB" * 32)
-    assert download.expected(registry_hash) == ("ab" * 32, None)
-    assert download.expected(DATASETS["cola"].files[0]) == (None, None)
+    pinned = dataclasses.replace(entry.files[0], sha256=sha.upper(), size=len(good))
+    monkeypatch.setitem(DATASETS, "imagenet_val_25", dataclasses.replace(entry, files=(pinned,)))
 
     server.routes["/altered.npz"] = Route(altered)
-    with pytest.raises(DownloadError, match="SHA-256 mismatch.*pinned in dlcourse.download"):
+    with pytest.raises(DownloadError, match="does not match the known hash.*pinned in dlcourse.download"):
         fetch("imagenet_val_25", url=server.url + "/altered.npz")
-    assert (isolated_data_root / "imagenet_val_25.npz.corrupt").read_bytes() == altered
-    assert not (isolated_data_root / "imagenet_val_25.npz").exists()
+    assert list(isolated_data_root.iterdir()) == []
     server.routes["/short.npz"] = Route(good[:-10])
     with pytest.raises(DownloadError, match=f"size mismatch \\({len(good) - 10} bytes, expected {len(good)}\\)"):
         fetch("imagenet_val_25", url=server.url + "/short.npz")
     assert not (isolated_data_root / "imagenet_val_25.npz").exists()
 
-    stale = {"url": remote.url, "size": 1, "sha256": "0" * 64, "recorded": "2020-01-01"}
+    stale = {"url": pinned.url, "size": 1, "sha256": "0" * 64, "recorded": "2020-01-01"}
     (isolated_data_root / "downloads.lock.json").write_text(json.dumps({IMAGENET_KEY: stale}))
     server.routes["/good.npz"] = Route(good)
     path = fetch("imagenet_val_25", url=server.url + "/good.npz")
@@ -355,8 +360,8 @@ def test_pinned_hash_accepts_the_good_file_and_rejects_an_altered_one(server, is
 def test_first_download_is_recorded_and_later_downloads_must_match_it(server, isolated_data_root, capsys):
     """Without a known hash: does the first download write the lock entry (size and SHA-256 as hashlib
     computes them), a forced download of the same bytes pass, and a download of changed bytes (forced, or
-    after the file was lost) get rejected and moved aside with the old copy kept? Is a present copy edited
-    on disk detected and downloaded again?"""
+    after the file was lost) get rejected with the old copy kept? Is a present copy edited on disk
+    detected and downloaded again?"""
     first, changed = _npz(), _npz(fill=3)
     source = server.url + "/v.npz"
     server.routes["/v.npz"] = Route(first)
@@ -378,10 +383,10 @@ def test_first_download_is_recorded_and_later_downloads_must_match_it(server, is
     with pytest.raises(DownloadError) as info:
         fetch("imagenet_val_25", url=source, force=True)
     message = str(info.value)
-    assert "SHA-256 mismatch" in message and f"recorded on {_today()} in {lock_file}" in message
+    assert "does not match the known hash" in message and f"recorded on {_today()} in {lock_file}" in message
     assert f'delete the entry "{IMAGENET_KEY}"' in message
-    assert (isolated_data_root / "imagenet_val_25.npz.corrupt").read_bytes() == changed
     assert path.read_bytes() == first  # the valid copy is still there and still used
+    assert sorted(p.name for p in isolated_data_root.iterdir()) == ["downloads.lock.json", "imagenet_val_25.npz"]
     path.unlink()  # e.g. a new runtime whose data root (with the lock) is kept in Google Drive
     with pytest.raises(DownloadError, match="recorded on"):
         fetch("imagenet_val_25", url=source)
@@ -392,9 +397,8 @@ def test_first_download_is_recorded_and_later_downloads_must_match_it(server, is
     n_requests = len(server.log)
     assert fetch("imagenet_val_25", url=source) == path
     assert path.read_bytes() == first and len(server.log) == n_requests + 1
-    assert (isolated_data_root / "imagenet_val_25.npz.corrupt").read_bytes() == changed
     out = capsys.readouterr()
-    assert "differs from the hash recorded" in out.out and out.err == ""
+    assert "differed from the hash recorded" in out.out and out.err == ""
 
 
 def test_changed_archive_is_rejected_and_the_extracted_copy_kept(server, coco_zip, isolated_data_root):
@@ -412,7 +416,7 @@ def test_changed_archive_is_rejected_and_the_extracted_copy_kept(server, coco_zi
     server.routes["/c.zip"] = Route(changed)
     with pytest.raises(DownloadError, match=f'recorded on .*delete the entry "{key}"'):
         fetch("coco_captioning", url=server.url + "/c.zip", force=True)
-    assert (isolated_data_root / "coco_captioning.zip.corrupt").read_bytes() == changed
+    assert not (isolated_data_root / "coco_captioning.zip").exists()
     assert find_coco_problems(folder) == [] and not (folder / "NEWS.txt").exists()
     lock = _read_lock(isolated_data_root)
     del lock[key]  # the instructor's way of accepting a deliberate change upstream
@@ -424,7 +428,7 @@ def test_changed_archive_is_rejected_and_the_extracted_copy_kept(server, coco_zi
 
 def test_present_files_edited_on_disk_are_downloaded_again(server, isolated_data_root, capsys):
     """For a "files" dataset, is a present file that still validates (an image) but differs from its
-    recorded hash moved aside and downloaded again, alone, and are matching files left untouched?"""
+    recorded hash downloaded again, alone, with a note, and are matching files left untouched?"""
     names = _styles_routes(server)
     base = server.url + "/styles/"
     folder = fetch("style_images", url=base)
@@ -434,11 +438,12 @@ def test_present_files_edited_on_disk_are_downloaded_again(server, isolated_data
     fetch("style_images", url=base)
     assert [p for p, _ in server.log[n_requests:]] == ["/styles/the_scream.jpg"]
     assert (folder / "the_scream.jpg").read_bytes() == png_bytes(1)
-    assert (folder / "the_scream.jpg.corrupt").read_bytes() == png_bytes(42)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(names)
     n_requests = len(server.log)
     fetch("style_images", url=base)
     assert len(server.log) == n_requests
     out = capsys.readouterr()
+    assert "the_scream.jpg differed from the hash recorded" in out.out
     assert "already present" in out.out and out.err == ""
 
 
@@ -473,27 +478,28 @@ def test_malformed_lock_entry_is_ignored(server, isolated_data_root, capsys):
 
 
 def test_pin_prints_the_lock_as_lines_for_pinned(server, isolated_data_root, monkeypatch, capsys):
-    """Does --pin download what is not recorded yet and print lines that, pasted into a dict literal,
-    give {url: (sha256, size)} equal to the lock, and that then work as PINNED?"""
+    """Does --pin download what is not recorded yet and print registry entries that, pasted into
+    DATASETS, carry the lock's sha256 and size (and keep URL, name and credit), and that then pin?"""
     _styles_routes(server, base="/d/")
     server.routes["/d/imagenet_val_25.npz"] = Route(_npz())
     assert download.main(["--pin", "imagenet_val_25", "style_images", "--url", server.url + "/d/"]) == 0
     out = capsys.readouterr()
     assert out.err == "" and out.out.count(download.PIN_HEADER) == 1
     block = out.out.split(download.PIN_HEADER + "\n", 1)[1]
-    namespace = {}
-    exec("PINNED = {\n" + block + "}\n", namespace)  # what the instructor does by pasting
+    pinned = eval("[\n" + block + "]", {"RemoteFile": RemoteFile})  # noqa: S307 -- what the instructor pastes
     lock = _entries(_read_lock(isolated_data_root))
-    assert namespace["PINNED"] == {e["url"]: (e["sha256"], e["size"]) for e in lock.values()}
-    assert len(namespace["PINNED"]) == 5
-    assert all(f"# {key}" in block for key in lock)
+    assert {f.url: (f.sha256, f.size) for f in pinned} == {e["url"]: (e["sha256"], e["size"]) for e in lock.values()}
+    registry = DATASETS["imagenet_val_25"].files + DATASETS["style_images"].files
+    assert [dataclasses.replace(f, sha256=None, size=None) for f in pinned] == list(registry)
+    assert len(pinned) == 5 and all(f"# {key}" in block for key in lock)
 
     n_requests = len(server.log)
     assert download.main(["--pin"]) == 0  # default: the datasets in the lock, nothing downloaded
     assert len(server.log) == n_requests
     assert capsys.readouterr().out.split(download.PIN_HEADER + "\n", 1)[1] == block
 
-    monkeypatch.setattr(download, "PINNED", namespace["PINNED"])
+    monkeypatch.setitem(DATASETS, "imagenet_val_25", dataclasses.replace(DATASETS["imagenet_val_25"],
+                                                                         files=(pinned[0],)))
     server.routes["/other.npz"] = Route(_npz(fill=5))
     with pytest.raises(DownloadError, match="pinned in dlcourse.download"):
         fetch("imagenet_val_25", dest=isolated_data_root.parent / "fresh", url=server.url + "/other.npz")
@@ -516,8 +522,9 @@ def test_pin_without_anything_to_pin_fails_with_a_message(server, isolated_data_
 
 def test_list_says_how_each_file_is_verified(server, isolated_data_root, monkeypatch, capsys):
     """Does --list show per file: pinned, locked with the first 12 hex digits of its hash, or unverified?"""
-    starry = DATASETS["style_images"].files[0]
-    monkeypatch.setattr(download, "PINNED", {starry.url: ("ab" * 32, 123)})
+    styles = DATASETS["style_images"]
+    starry = dataclasses.replace(styles.files[0], sha256="ab" * 32, size=123)
+    monkeypatch.setitem(DATASETS, "style_images", dataclasses.replace(styles, files=(starry, *styles.files[1:])))
     server.routes["/v.npz"] = Route(_npz())
     fetch("imagenet_val_25", url=server.url + "/v.npz")
     capsys.readouterr()
