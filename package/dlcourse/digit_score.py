@@ -298,8 +298,7 @@ def score_samples(images, classifier: nn.Module, value_range=(-1.0, 1.0),
 
 def noise_images(num: int, seed: int = 0) -> torch.Tensor:
     """A baseline that is no digit at all: (num, 784) pixels uniform in [-1, 1], seeded."""
-    gen = torch.Generator().manual_seed(seed)
-    return torch.rand(num, 784, generator=gen) * 2 - 1
+    return torch.rand(num, 784, generator=torch.Generator().manual_seed(seed)) * 2 - 1
 
 
 def format_scores(rows: dict, threshold: float = DEFAULT_THRESHOLD) -> str:
