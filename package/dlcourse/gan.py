@@ -166,7 +166,7 @@ def generate_samples(G: nn.Module, num: int, noise_size: int = 96, *, sample_noi
     G_copy = copy.deepcopy(G).train()
     out = []
     with torch.random.fork_rng(devices=[]), torch.no_grad():
-        if seed is not None: torch.manual_seed(seed)  # noqa: E701 (one line: not the notebook's)
+        if seed is not None: torch.manual_seed(seed)  # noqa: E701
         # equal batches of at most batch_size (never a batch of 1, which batch norm rejects)
         for n in np.diff(np.linspace(0, num, math.ceil(num / batch_size) + 1).round().astype(int)):
             z = draw(int(n), noise_size).to(device=device, dtype=torch.float32)
