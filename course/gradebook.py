@@ -212,29 +212,6 @@ def prepare(root: Path = ROOT, which: list[str] | None = None, log=print) -> Non
     prepare_offline_data()
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course gradebook")
-    parser.add_argument("assignment", nargs="*")
-    parser.add_argument("--force", action="store_true", help="sync even assignments the gradebook knows")
-    args = parser.parse_args(argv)
-    try:
-        if args.force:
-            from course.config import assignments
-
-            for assignment in args.assignment or assignments(ROOT):
-                sync_gradebook(ROOT, assignment)
-        prepare(ROOT, args.assignment or None)
-    except GradingNotReady as exc:
-        print(f"[gradebook] not ready: {exc}", file=sys.stderr)
-        return 2
-    print("[gradebook] ready to grade")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
-
-
 _PREPARED: set = set()  # assignments this process has run the preflight for
 
 
@@ -261,3 +238,26 @@ def preflight_hook(root: Path, then):
         return then(assignment=assignment, student=student, notebooks=notebooks, **kwargs)
 
     return hook
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course gradebook")
+    parser.add_argument("assignment", nargs="*")
+    parser.add_argument("--force", action="store_true", help="sync even assignments the gradebook knows")
+    args = parser.parse_args(argv)
+    try:
+        if args.force:
+            from course.config import assignments
+
+            for assignment in args.assignment or assignments(ROOT):
+                sync_gradebook(ROOT, assignment)
+        prepare(ROOT, args.assignment or None)
+    except GradingNotReady as exc:
+        print(f"[gradebook] not ready: {exc}", file=sys.stderr)
+        return 2
+    print("[gradebook] ready to grade")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
