@@ -262,14 +262,14 @@ def run_tasks(tasks, workers: int, engine: str = "local", scheduler: str | None 
     ``fn(task, timeout)`` runs a task (default ``course.task.grade_task``; feedback passes its own).
     """
     fn = fn or grade_task
+    if scheduler and security is None:  # a plain scheduler is refused before anything else
+        security = scheduler_security(scheduler, insecure=insecure)
     queue = iter(tasks)
     first = next(queue, None)  # nothing to run (every student unchanged): no cluster is started
     if first is None:
         return None
     queue = itertools.chain([first], queue)
     if scheduler:
-        if security is None:
-            security = scheduler_security(scheduler, insecure=insecure)
         return _run_dask(queue, workers, scheduler, security, on_result, timeout, fn)
     if engine == "dask" and workers > 1 and (size is None or size > 1):
         return _run_dask(queue, workers, None, None, on_result, timeout, fn)

@@ -127,7 +127,14 @@ def test_this_environment_is_the_lock_and_the_lock_holds_every_dependency():
     every dependency that requirements.in pulls in (extras and markers evaluated for this
     interpreter) is locked at a version it accepts, and nothing else is locked."""
     locked = pins()
-    dists = {canonicalize_name(d.metadata["Name"]): d for d in metadata.distributions()}
+    # The environment's own packages: the site-packages folders of this interpreter, not the
+    # copies other packages vendor (setuptools/_vendor holds older importlib_metadata, zipp,
+    # packaging, ... and puts itself on sys.path once setuptools is imported by another test).
+    import site
+    import sysconfig
+
+    roots = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages()}
+    dists = {canonicalize_name(d.metadata["Name"]): d for d in metadata.distributions(path=sorted(roots))}
     stale = {n: (v, dists[n].version if n in dists else None) for n, v in locked.items()
              if n not in dists or dists[n].version != v}
     assert not stale, f"this environment is not requirements.txt's ({{name: (locked, installed)}}: {stale}); " \

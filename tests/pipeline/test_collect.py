@@ -401,7 +401,10 @@ def test_bad_input_is_refused_before_anything_is_written(course, case, message):
     with pytest.raises(CollectError) as err:
         run(course, export, assignment, **kw)
     assert message in str(err.value)
-    assert not (course / "submitted").exists() and not (course / "build").exists()
+    assert not (course / "submitted").exists()
+    written = {str(p.relative_to(course)) for p in (course / "build").rglob("*") if p.is_file()} \
+        if (course / "build").exists() else set()
+    assert written <= {"build/grading/run.lock"}, written  # the run lock (course/lock.py) only
 
 
 def test_command_line_reports_bad_input(capsys):
