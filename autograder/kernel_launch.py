@@ -35,7 +35,14 @@ def apply_limits(spec: str) -> dict:
 
 def main() -> None:
     apply_limits(os.environ.pop("COURSE_SANDBOX_LIMITS", ""))
-    from ipykernel import kernelapp
+    # Grading never debugs: ipykernel's debugger (debugpy, about a fifth of the kernel's
+    # start-up imports) is left out; student code can still import debugpy itself.
+    sys.modules["debugpy"] = None
+    try:
+        from ipykernel import debugger  # noqa: F401 (decides now that there is no debugger)
+        from ipykernel import kernelapp
+    finally:
+        del sys.modules["debugpy"]
 
     sys.argv = [sys.argv[0], *sys.argv[1:]]
     kernelapp.launch_new_instance()

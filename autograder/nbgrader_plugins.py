@@ -28,7 +28,7 @@ import json
 import re
 from pathlib import Path
 from queue import Empty
-from time import monotonic
+from time import monotonic, time
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
@@ -172,15 +172,25 @@ class SandboxedExecute(Execute):
         self._broken = None  # why later cells cannot run
         self._cell_timeout = self.timeout
         self._out_bytes = {}
+        self._timeline = {"execute": time()}  # wall-clock marks, logged for `course bench --phases`
         try:
             return super().preprocess(nb, resources, km)
         finally:
             self.timeout = self._cell_timeout
+            self._timeline["executed"] = time()
+            self.log.info("grading timeline: %s", " ".join(f"{k}={v:.3f}" for k, v in self._timeline.items()))
 
     def _remaining(self) -> float:
         return self.notebook_deadline - (monotonic() - self._started)
 
     def preprocess_cell(self, cell, resources, index):
+        self._timeline.setdefault("kernel_ready", time())  # the first cell comes once the kernel answers
+        try:
+            return self._preprocess_cell(cell, resources, index)
+        finally:
+            self._timeline["cells_done"] = time()
+
+    def _preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not cell.source.strip():
             return cell, resources
         if self._broken:
@@ -303,7 +313,25 @@ class SandboxedExecute(Execute):
             self._cut(outs, cell_index)
             return None
         self._out_bytes[cell_index] = used + size
+        if self._joins_last_stream(outs, msg):
+            outs[-1]["text"] += content["text"]
+            return outs[-1]
         return super().output(outs, msg, display_id, cell_index)
+
+    def _joins_last_stream(self, outs, msg) -> bool:
+        """Whether a stream message continues the cell's last output (same stream, nothing
+        in between). The kernel sends ``print``'s text in as many messages as its flushes
+        happened to cut it into, which depends on the machine's load; joined, the graded
+        notebook and its feedback are the same on every run (``nbclient``'s own
+        ``coalesce_streams`` would also move text across the outputs between)."""
+        content = msg.get("content", {})
+        if msg.get("msg_type") != "stream" or not outs or self.clear_before_next_output:
+            return False
+        if self.output_hook_stack.get(msg.get("parent_header", {}).get("msg_id")):
+            return False  # an output widget captures it
+        last = outs[-1]
+        return (last.get("output_type") == "stream" and last.get("name") == content.get("name")
+                and isinstance(last.get("text"), str) and isinstance(content.get("text"), str))
 
     def _update_display_id(self, display_id, msg):
         """nbclient's display update (the data of every output shown with ``display_id`` is
@@ -381,6 +409,13 @@ class CompareWithAnswers(Preprocessor):
     enabled = Bool(True)  # nbconvert preprocessors are off unless enabled
 
     def preprocess(self, nb, resources):
+        started = time()
+        try:
+            return self._judge(nb, resources)
+        finally:
+            self.log.info("grading timeline: compare=%.3f compared=%.3f", started, time())
+
+    def _judge(self, nb, resources):
         assignment = resources["nbgrader"]["assignment"]
         root = Path(resources["nbgrader"].get("course_root", "") or _course_root())
         answers = None

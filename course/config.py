@@ -116,10 +116,17 @@ def prepare_offline_data() -> None:
     CIFAR-10 stand-in) would otherwise generate it inside a cell, which can take longer than
     a grading cell's timeout on a busy machine, and grading kernels see the data read-only.
     """
-    from dlcourse.data.cifar import ensure_offline_cifar10
     from dlcourse.data.cola import ensure_offline_cola
     from dlcourse.data.offline_coco import ensure_offline_coco
+    from dlcourse.data.paths import data_root
 
     ensure_offline_coco()
     ensure_offline_cola()
-    ensure_offline_cifar10()
+    # dlcourse.data.cifar imports torchvision: 1 to 2 s in the preflight of every grading run,
+    # before any task starts. It is imported only when the stand-in's completion marker (what
+    # ensure_offline_cifar10 checks; tests/pipeline/test_bench_tools.py holds the names to it)
+    # is missing.
+    if not (data_root() / "cifar10_offline" / "cifar-10-batches-py" / "OFFLINE_STAND_IN.txt").exists():
+        from dlcourse.data.cifar import ensure_offline_cifar10
+
+        ensure_offline_cifar10()

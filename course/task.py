@@ -10,7 +10,11 @@ Inside, it makes a private course view in a scratch folder: the course's configu
 that knows the assignment, and the one submission. There it runs plain ``nbgrader
 autograde <assignment> --student <student>`` with the course's nbgrader_config.py, so
 the unit is exactly what every other entry point grades with: intake, one bubblewrap
-sandbox per notebook, verdicts against the checked answers (autograder/).
+sandbox per notebook, verdicts against the checked answers (autograder/). That run is a
+process of its own, forked from the worker's warm fork server (course/forkserver.py:
+nbgrader's and the cases' imports paid once per worker, not once per task), or started as
+``python -m nbgrader`` when there is none (``COURSE_FORKSERVER=0``). ``result["phases"]``
+says where its time went (``phases``; ``./course.sh bench --phases``).
 
 ``course.merge.merge_result`` (the coordinator, one writer) writes a result into the
 real gradebook in one transaction and puts the autograded files in place with a rename.
@@ -21,6 +25,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,6 +35,7 @@ from pathlib import Path
 
 from autograder.recognise import recognise, release_signatures
 from autograder.submission import TIMESTAMP, collected_record, collection_time, read_folder, safe_text
+from course import forkserver
 from course.config import tool_env
 
 VIEW_LINKS = ("autograder", "assignments", "course")
@@ -115,7 +121,8 @@ RUNNING: set = set()  # nbgrader processes of the tasks running in this process
 
 
 def _kill(proc) -> None:
-    """Kill an nbgrader process group (its sandboxed kernels die with their parent)."""
+    """Kill an nbgrader process group (its sandboxed kernels die with their parent); ``proc``
+    is a ``subprocess.Popen`` or a forked ``course.forkserver.Run``, each its own group."""
     try:
         os.killpg(proc.pid, 9)
     except OSError:
@@ -145,6 +152,34 @@ def grade_task(task: dict, timeout: float | None = None) -> dict:
     return result
 
 
+TIMELINE = re.compile(r"grading timeline: ((?:\w+=[\d.]+ ?)+)")
+
+
+def phases(log: str, spawned: float, ended: float) -> dict:
+    """Where the nbgrader run's time went (seconds, summed over its notebooks), from the
+    timeline SandboxedExecute and CompareWithAnswers log: ``start-up`` (process, imports,
+    configuration, intake, up to the executor), ``kernel start`` (sandbox and kernel until
+    it answers), ``cells`` (the notebook's code), ``kernel stop``, ``compare`` (verdicts
+    against the answers) and ``rest`` (grades saved, files written, exit)."""
+    out = {"total": round(ended - spawned, 3)}
+    marks = [dict((k, float(v)) for k, v in (item.split("=") for item in m.group(1).split()))
+             for m in TIMELINE.finditer(log)]
+    runs = [m for m in marks if "execute" in m]
+    compares = [m for m in marks if "compare" in m]
+    if not runs:
+        return out
+    parts = {"start-up": runs[0]["execute"] - spawned, "kernel start": 0.0, "cells": 0.0, "kernel stop": 0.0,
+             "compare": sum(m["compared"] - m["compare"] for m in compares)}
+    for m in runs:
+        ready = m.get("kernel_ready", m["executed"])
+        parts["kernel start"] += ready - m["execute"]
+        parts["cells"] += m.get("cells_done", ready) - ready
+        parts["kernel stop"] += m["executed"] - m.get("cells_done", ready)
+    parts["rest"] = out["total"] - sum(parts.values())
+    out.update({k: round(v, 3) for k, v in parts.items()})
+    return out
+
+
 def _course_view(root: Path, view: Path, assignment: str) -> None:
     """The course as the task's nbgrader sees it: links to what grading reads, copies of
     the configuration, and a source folder holding only the assignment's notebooks (nbgrader
@@ -157,6 +192,13 @@ def _course_view(root: Path, view: Path, assignment: str) -> None:
     (view / "source" / assignment).mkdir(parents=True)
     for nb in sorted((root / "source" / assignment).glob("*.ipynb")):
         shutil.copyfile(nb, view / "source" / assignment / nb.name)
+
+
+def task_env(view: Path) -> dict:
+    """The environment of a task's nbgrader run in the course view ``view``: this process's
+    (the tools' PATH first), the preflight left to the coordinator, the view's gradebook."""
+    return tool_env(dict(os.environ, COURSE_SKIP_PREFLIGHT="1",
+                         COURSE_GRADEBOOK_URL=f"sqlite:///{Path(view) / 'gradebook.db'}"))
 
 
 def _grade_in_view(root: Path, task: dict, result: dict, timeout: float | None) -> None:
@@ -178,20 +220,33 @@ def _grade_in_view(root: Path, task: dict, result: dict, timeout: float | None) 
             if name not in submission["files"]:  # nbgrader lists only present notebooks
                 shutil.copyfile(root / "assignments" / assignment / name, folder / name)
                 result["notes"].append(f"{name}: missing; graded as the untouched release")
-        env = tool_env(dict(os.environ, COURSE_SKIP_PREFLIGHT="1",
-                            COURSE_GRADEBOOK_URL=f"sqlite:///{view / 'gradebook.db'}"))
-        cmd = [sys.executable, "-m", "nbgrader", "autograde", assignment, f"--student={student}", "--force"]
-        proc = subprocess.Popen(cmd, cwd=view, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, stdin=subprocess.DEVNULL, start_new_session=True)
+        env = task_env(view)
+        args = ["nbgrader", "autograde", assignment, f"--student={student}", "--force"]
+        spawned = time.time()
+        # Forked from this worker's warm fork server (course/forkserver.py: nbgrader and the
+        # cases' imports paid once), else a plain process; either way a process of its own.
+        proc = forkserver.spawn(args, str(view), env, str(root), warm=[f"autograder.cases.{assignment}"])
+        why = "" if proc is not None or not forkserver.enabled(env) else \
+            f"[course] no fork server ({'; '.join(forkserver.refused()) or 'unavailable'}): a plain process\n"
+        if proc is None:
+            proc = subprocess.Popen([sys.executable, "-m", *args], cwd=view, env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
         RUNNING.add(proc)
         try:
             log, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill(proc)
-            log = f"nbgrader exceeded the task's {timeout} s watchdog\n" + (proc.communicate()[0] or "")
+            try:
+                rest = proc.communicate(timeout=60)[0] or ""
+            except subprocess.TimeoutExpired:
+                rest = "(its output did not close within 60 s of the kill)\n"
+            log = f"nbgrader exceeded the task's {timeout} s watchdog\n" + rest
         finally:
             RUNNING.discard(proc)
-        result["log"] = log[-20000:]
+        result["log"] = (why + log)[-20000:]
+        result["phases"] = phases(log, spawned, time.time())
+        result["phases"]["forked"] = not isinstance(proc, subprocess.Popen)
         graded = view / "autograded" / student / assignment
         if graded.is_dir():
             # Only the graded notebooks, the student's own files and nbgrader's timestamp leave.
