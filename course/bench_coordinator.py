@@ -9,8 +9,11 @@ grading itself that returns the student's notebooks as graded after 20 ms. It re
 the peak resident memory of the process, the memory before grading, the time until the
 first task starts (the assignment's template gradebook is made first, once) and the
 coordinator's time per student after that (reading, hashing and encoding a submission,
-merging its result; the 20 ms stand-in overlaps it on the second thread). Writes
-build/bench_coordinator.json; docs/MEASUREMENTS.md quotes it.
+merging its result; the 20 ms stand-in overlaps it on the second thread) and the mean
+merge time per student (``merge_seconds`` of the state files). With ``--postgres`` the
+gradebook is a database of a throwaway local PostgreSQL (``course.bench.local_postgres``)
+instead of SQLite. Writes build/bench_coordinator.json (bench_coordinator_postgres.json);
+docs/MEASUREMENTS.md quotes it.
 """
 from __future__ import annotations
 
@@ -54,8 +57,9 @@ def _with_image(nb_bytes: bytes, seed: int) -> bytes:
     return json.dumps(nb).encode()
 
 
-def run(n: int) -> dict:
-    """Grade a synthetic class of ``n`` in a scratch copy of the course (this process)."""
+def run(n: int, url: str | None = None) -> dict:
+    """Grade a synthetic class of ``n`` in a scratch copy of the course (this process), into
+    the gradebook at ``url`` (default: SQLite in the copy)."""
     from course.check import scratch_copy
     from course.engine import grade_class
     from course.gradebook import sync_gradebook
@@ -72,7 +76,7 @@ def run(n: int) -> dict:
             for name in names:
                 (folder / name).write_bytes(_with_image((reference / name).read_bytes(), k))
         students = [f"s{k:05d}" for k in range(n)]
-        url = f"sqlite:///{root / 'gradebook.db'}"
+        url = url or f"sqlite:///{root / 'gradebook.db'}"
         sync_gradebook(root, ASSIGNMENT, url)  # what the preflight does before grading
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         start = time.perf_counter()
@@ -81,29 +85,44 @@ def run(n: int) -> dict:
         seconds = time.perf_counter() - start
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         graded = sum(1 for s in students if (root / "autograded" / s / ASSIGNMENT).is_dir())
+        from course.engine import state_file
+
+        merges = [json.loads(state_file(root, ASSIGNMENT, s).read_text()).get("merge_seconds", 0) for s in students
+                  if state_file(root, ASSIGNMENT, s).exists()]
     return {"students": n, "graded": graded, "image_mib": IMAGE_BYTES / 2**20,
+            "gradebook": url.split(":", 1)[0], "merge_ms_per_student": round(1000 * sum(merges) / max(1, len(merges)), 1),
             "rss_before_mib": round(before / 1024, 1), "peak_rss_mib": round(peak / 1024, 1),
             "first_task_seconds": round(FIRST[0] - start, 2) if FIRST else None,
             "seconds": round(seconds, 1), "coordinator_ms_per_student": round(1000 * (seconds - (FIRST[0] - start if FIRST else 0)) / n, 1)}
 
 
-def coordinator(sizes: list[int]) -> list[dict]:
+def coordinator(sizes: list[int], postgres: bool = False) -> list[dict]:
+    from contextlib import nullcontext
+
+    from course.bench import local_postgres
+
     rows = []
-    for n in sizes:
-        proc = subprocess.run([sys.executable, "-m", "course.bench_coordinator", str(n)], cwd=ROOT,
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(proc.stdout[-2000:] + proc.stderr[-3000:])
-        row = json.loads(proc.stdout.strip().splitlines()[-1])
-        rows.append(row)
-        log("bench", f"{n} students: peak RSS {row['peak_rss_mib']} MiB (before grading {row['rss_before_mib']}), "
-                     f"first task after {row['first_task_seconds']} s, {row['coordinator_ms_per_student']} ms "
-                     f"per student")
-    out = ROOT / "build" / "bench_coordinator.json"
+    with (local_postgres() if postgres else nullcontext()) as server:
+        for n in sizes:
+            args = [sys.executable, "-m", "course.bench_coordinator", str(n)]
+            if postgres:
+                args.append(server.database(f"coordinator{n}"))
+            proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise RuntimeError(proc.stdout[-2000:] + proc.stderr[-3000:])
+            row = json.loads(proc.stdout.strip().splitlines()[-1])
+            row["load_after"] = round(os.getloadavg()[0], 2)
+            rows.append(row)
+            log("bench", f"{n} students ({row['gradebook']}): peak RSS {row['peak_rss_mib']} MiB (before grading "
+                         f"{row['rss_before_mib']}), first task after {row['first_task_seconds']} s, "
+                         f"{row['coordinator_ms_per_student']} ms per student, of which merge "
+                         f"{row['merge_ms_per_student']} ms")
+    out = ROOT / "build" / f"bench_coordinator{'_postgres' if postgres else ''}.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"assignment": ASSIGNMENT, "rows": rows}, indent=2) + "\n")
+    out.write_text(json.dumps({"assignment": ASSIGNMENT, "gradebook": "postgresql" if postgres else "sqlite",
+                               "rows": rows}, indent=2) + "\n")
     return rows
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(int(sys.argv[1]))))
+    print(json.dumps(run(int(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else None)))
