@@ -11,7 +11,7 @@ formgrader's autograde button):
   (autograder/sandbox.py) with a per-cell timeout and a notebook deadline;
 - verdicts: `CompareWithAnswers` checks the answer files against their manifest and
   leaves each graded test cell only the grader's verdict;
-- preflight: before the first submission of an assignment, `course.gradebook.preflight_hook`
+- preflight: before the first submission of an assignment, `course.preflight.preflight_hook`
   runs `prepare`, which checks the release, the answers and the sandbox and syncs a
   missing gradebook (fresh clone).
 This file only configures: loading it runs nothing (every nbgrader app loads it).
@@ -37,10 +37,10 @@ from nbgrader.preprocessors import (  # noqa: E402
 )
 
 from autograder.intake import IntakeExporter, quarantine_hook  # noqa: E402
-from autograder.nbgrader_plugins import CompareWithAnswers, HideHiddenTests, SandboxedExecute  # noqa: E402
+from autograder.preprocessors import CompareWithAnswers, HideHiddenTests, SandboxedExecute  # noqa: E402
 from autograder.formgrader_guard import harden as harden_formgrader  # noqa: E402
 from autograder.sanitize import FeedbackExporter, SafeMarkdown, SanitizeSubmission  # noqa: E402
-from course.gradebook import preflight_hook  # noqa: E402
+from course.preflight import preflight_hook  # noqa: E402
 
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "course.toml"), "rb") as f:
     _COURSE = tomllib.load(f)

@@ -21,7 +21,7 @@ cgroup before any student code runs and every child inherits it. When the kernel
 down, ``KernelCgroup.remove`` kills whatever is left in the cgroup (v2 ``cgroup.kill``; v1:
 freeze, SIGKILL every pid through a pidfd, thaw, until it is empty) and removes it.
 
-Modes (``detect()``; ``course/gradebook.py``'s preflight reports the one in use):
+Modes (``detect()``; the grading preflight, ``course/preflight.py``, reports the one in use):
 
 - ``"cgroup v2"``: the unified hierarchy with the memory and pids controllers (cpu when
   available), as root or in a subtree delegated to the grader's user, e.g. grading started

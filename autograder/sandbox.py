@@ -41,7 +41,7 @@ What a grading kernel sees and may do (the threat model is in docs/INSTRUCTORS.m
   links never followed) and a folder that cannot be deleted is logged as an error.
 
 Interrupts are sent as messages on the control channel (the kernel process is not a
-child of the grader); ``autograder.nbgrader_plugins.SandboxedExecute`` kills and
+child of the grader); ``autograder.preprocessors.SandboxedExecute`` kills and
 restarts a kernel that ignores them.
 """
 from __future__ import annotations

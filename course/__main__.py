@@ -9,7 +9,7 @@ VERBS = {
     "release": "source/ -> assignments/ (student release) and solutions/",
     "samples": "make sample submissions in submitted/ (reference, untouched, partial, stripped)",
     "collect": "an LMS bulk download (zip or folder) -> submitted/, with times, a roster and a report",
-    "gradebook": "preflight of grading: release, answers, sandbox; sync a missing gradebook",
+    "preflight": "check grading can start: release, answers, sandbox, offline data; sync a missing gradebook",
     "autograde": "submitted/ -> autograded/ (nbgrader autograde: intake, one sandbox per notebook, verdicts)",
     "feedback": "autograded/ -> feedback/ and grades.csv, and print the grades table",
     "grades": "the gradebook -> the grades file an LMS imports (Canvas, Moodle, CSV)",
@@ -22,13 +22,20 @@ VERBS = {
     "bench": "autograde time vs full execution time, per notebook",
     "pipeline": "the main job: all of the above on the bundled offline data",
 }
+# Old names of verbs, kept for instructors' scripts: old name -> verb.
+ALIASES = {
+    "gradebook": "preflight",
+}
 
 
 def main(argv: list[str]) -> int:
+    if argv and argv[0] in ALIASES:
+        argv = [ALIASES[argv[0]], *argv[1:]]
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in VERBS:
         print("usage: python -m course <verb> [args]\n")
         for verb, what in VERBS.items():
             print(f"  {verb:10s} {what}")
+        print("\nold names: " + ", ".join(f"{old} (now {verb})" for old, verb in ALIASES.items()))
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     module = importlib.import_module(f"course.{argv[0]}")
     return module.main(argv[1:])

@@ -19,7 +19,7 @@ from course.execute import execute_notebook
 
 def collect_payloads(nb, where: str) -> dict:
     """{case_id: encoded outputs} from an executed source notebook."""
-    from autograder.nbgrader_plugins import is_test_cell, probed_cases
+    from autograder.graded_cells import is_test_cell, probed_cases
     from autograder.payload import MIME
 
     found = {}
@@ -63,7 +63,7 @@ def versions() -> dict:
 
 
 def make_answers(root: Path, assignment: str) -> Path:
-    from autograder.answers import write_answers
+    from autograder.answer_store import write_answers
     from autograder.cases import all_cases
 
     root = Path(root)
@@ -89,7 +89,7 @@ def make_answers(root: Path, assignment: str) -> Path:
 
 
 def ensure_answers(root: Path = ROOT, which: list[str] | None = None, only_if_stale: bool = True) -> None:
-    from autograder.answers import stale_reasons
+    from autograder.answer_store import stale_reasons
 
     for assignment in which or assignments(root):
         reasons = stale_reasons(root, assignment)

@@ -4,7 +4,7 @@
 [--scheduler tls://HOST:PORT --tls-ca-file CA --tls-cert CERT --tls-key KEY | --engine local]
 [--force]``:
 
-1. preflight (course/gradebook.py): the release, the answers (checked against their
+1. preflight (course/preflight.py): the release, the answers (checked against their
    manifest), the sandbox and the offline data are there, and the gradebook knows each
    assignment (synced from source/ on a fresh clone). A missing piece stops here with the
    command that fixes it; no grade is written.
@@ -35,8 +35,9 @@ from autograder.submission import safe_text
 from course import ROOT
 from course.config import assignments, log, notebooks, settings
 from course.engine import default_workers, grade_class
-from course.gradebook import GradingNotReady, db_url, prepare
+from course.gradebook import GradebookSyncFailed, db_url
 from course.lock import CourseBusy, course_lock
+from course.preflight import GradingNotReady, prepare
 
 
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}")  # shown in pages, paths and command lines
@@ -80,7 +81,7 @@ def _autograde(root: Path, which: list[str] | None, only: list[str] | None, *,
                workers: int | None = None, engine: str = "dask", scheduler: str | None = None,
                force: bool = False, tls_ca_file: str | None = None, tls_cert: str | None = None,
                tls_key: str | None = None, insecure: bool = False) -> dict:
-    from autograder.answers import verify_answers
+    from autograder.answer_store import verify_answers
 
     todo = which or assignments(root)
     prepare(root, todo, log=print)
@@ -166,7 +167,7 @@ def main(argv: list[str]) -> int:
     try:
         autograde(ROOT, args.assignment or None, args.student, workers=args.workers, engine=args.engine,
                   scheduler=args.scheduler, force=args.force, insecure=args.insecure, **tls)
-    except GradingNotReady as exc:
+    except (GradingNotReady, GradebookSyncFailed) as exc:
         log("autograde", f"grading cannot start: {exc}")
         return 2
     except CourseBusy as exc:

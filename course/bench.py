@@ -52,7 +52,7 @@ def bench(root: Path = ROOT, which: list[str] | None = None) -> list[dict]:
     rows = []
     todo = which or assignments(root)
     make_samples(root, todo)
-    from course.gradebook import prepare
+    from course.preflight import prepare
 
     prepare(root, todo)  # preflight once, outside the timings
     for assignment in todo:
@@ -108,7 +108,8 @@ def phases(root: Path = ROOT, which: list[str] | None = None, repeat: int = 2) -
     ``repeat`` runs of each (the forked runs after one that warms the server up)."""
     from course import forkserver
     from course.engine import template_gradebook
-    from course.gradebook import db_url, prepare
+    from course.gradebook import db_url
+    from course.preflight import prepare
     from course.samples import make_samples
     from course.task import grade_task, make_task, task_env
 

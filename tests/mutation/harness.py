@@ -18,7 +18,7 @@ import warnings
 from functools import lru_cache
 from pathlib import Path
 
-from autograder.answers import load_answers
+from autograder.answer_store import load_answers
 from autograder.cases import all_cases
 from autograder.compare import Verdict, compare_outputs
 from autograder.payload import decode_outputs, encode_outputs

@@ -19,9 +19,9 @@ PROBE = textwrap.dedent("""
     import json, os, sys
     sys.argv = ["nbgrader", "autograde", "no_such_assignment"]
     path_before = os.environ["PATH"]
-    import course.gradebook
+    import course.preflight
     calls = []
-    course.gradebook.prepare = lambda *a, **k: calls.append(a)
+    course.preflight.prepare = lambda *a, **k: calls.append(a)
     from traitlets.config import Config
     c = Config()
     code = open(os.path.join(ROOT_PATH, "nbgrader_config.py")).read()

@@ -1,7 +1,7 @@
 """Do due dates reach grading without `collect`, and does a changed due date regrade?
 
 course.toml's ``[grading] due_dates.<assignment>`` is written into the gradebook by
-``course.gradebook.sync_due_date``, which the grading preflight (``prepare``) and
+``course.gradebook.sync_due_date``, which the grading preflight (``course.preflight.prepare``) and
 ``./course.sh collect`` both run; ``course.task.task_key`` includes the gradebook's due date,
 so a student whose due date changed is graded again without ``--force``. The last test
 grades the demo course with ``course.autograde.autograde``: a submission whose collector

@@ -24,7 +24,7 @@ from course import forkserver
 RUN = textwrap.dedent("""
     import atexit, json, os, sys
     env = dict(os.environ)
-    import course.gradebook as gb
+    import course.preflight as gb
     marker = os.environ.get("MARK_FILE")
     if marker:
         atexit.register(lambda: open(marker, "w").write("exit handler ran"))
@@ -198,7 +198,8 @@ def demo(tmp_path_factory):
 
 def _graded(root, student, monkeypatch, switch):
     from course.engine import template_gradebook
-    from course.gradebook import db_url, prepare
+    from course.gradebook import db_url
+    from course.preflight import prepare
     from course.task import grade_task, make_task
 
     monkeypatch.setenv("COURSE_FORKSERVER", switch)

@@ -416,7 +416,7 @@ def test_other_students_are_untouched(hostile):
     """Graded after all the sabotage, do the sample students keep their exact points?"""
     scores = hostile["scores"]
     assert (scores["reference"], scores["untouched"], scores["stripped"]) == (6, 0, 6)
-    from autograder.answers import verify_answers
+    from autograder.answer_store import verify_answers
 
     verify_answers(hostile["root"], "demo")  # the answers and their manifest are intact
     root = hostile["root"]

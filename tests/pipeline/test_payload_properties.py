@@ -29,10 +29,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import autograder.cases
-from autograder.answers import load_answers, read_encoded
+from autograder.answer_store import load_answers, read_encoded
 from autograder.cases import get_case
 from autograder.compare import Verdict, compare_outputs
-from autograder.nbgrader_plugins import judge_cell
+from autograder.preprocessors.compare_with_answers import judge_cell
 from autograder.payload import MIME, encode_array, encode_outputs, to_array
 from autograder.untrusted import (
     DTYPES,

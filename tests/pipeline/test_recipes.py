@@ -185,7 +185,7 @@ def test_package_holds_the_code_and_none_of_the_course(installed):
     none of the course's own files: the answers, their key, the hidden-test cases?"""
     assert (installed / "course" / "task.py").is_file() and (installed / "course" / "lms" / "canvas.py").is_file()
     assert not (installed / "course" / "reviewed_overlaps.toml").exists()  # reviewers' notes on answers
-    assert (installed / "autograder" / "nbgrader_plugins.py").is_file()
+    assert (installed / "autograder" / "preprocessors" / "sandboxed_execute.py").is_file()
     assert (installed / "bin" / "dlcourse-instructor").is_file()
     names = {p.relative_to(installed).as_posix() for p in installed.rglob("*")}
     assert not [n for n in names if n.startswith(("autograder/answers/", "autograder/cases"))

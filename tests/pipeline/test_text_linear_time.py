@@ -26,7 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder.intake import read_submission
-from autograder.nbgrader_plugins import HideHiddenTests
+from autograder.preprocessors import HideHiddenTests
 from autograder.regions import HIDDEN_TESTS, MARK_SCHEME, SOLUTION, strip_regions
 from autograder.repair import _norm, repair
 from course import ROOT

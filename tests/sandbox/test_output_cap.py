@@ -7,7 +7,7 @@ import json
 import nbformat
 import pytest
 
-from autograder.nbgrader_plugins import SandboxedExecute
+from autograder.preprocessors import SandboxedExecute
 from autograder.payload import MIME
 
 CAP = 2000

@@ -1,4 +1,6 @@
-"""Stored answers: ``autograder/answers/<assignment>.answers`` (sealed) and ``.json`` (how made).
+"""The answer store: the sealed answer files, where they are, how they are written,
+verified and read: ``autograder/answers/<assignment>.answers`` (sealed) and ``.json``
+(how made).
 
 The answers are the reference solution's outputs on every hidden case. They are written
 only by ``python -m course answers`` (course/answers.py), which runs the source notebooks.

@@ -1,142 +1,34 @@
-"""nbgrader preprocessors that make autograding and feedback safe.
+"""``SandboxedExecute``: nbgrader's ``Execute`` for autograde, in a sandbox, with a deadline,
+recovery and output caps.
 
-``SandboxedExecute`` (autograde, instead of nbgrader's ``Execute``): runs the notebook in
-a sandboxed kernel (``autograder.sandbox``) under a per-cell timeout and a wall-clock
-deadline for the whole notebook (course.toml ``[grading]``). A cell that times out is
-interrupted; a kernel that ignores the interrupt, or dies, is killed and restarted, the
-cells that had finished are run again silently to rebuild its state, and grading goes on:
-the cell that hung or died fails, the points earned elsewhere count. Each cell keeps at
-most ``output_cap`` bytes of output (the rest is cut, and the cut is said).
-
-``CompareWithAnswers`` (autograde, right after ``Execute``): checks the answer files
-(``autograder.answers.verify_answers``), then makes each graded test cell's outputs the
-grader's verdict and nothing else. For a cell whose (restored, trusted) source calls
-``probe("<case>", ...)`` it takes the outputs the probe emitted, compares them with the
-sealed answers outside the student's kernel, and leaves one output: a stdout line when
-everything matches, or an error naming what was wrong (scored zero by ``SaveAutoGrades``).
-Whatever else the student's code left in the cell (results, display data, forged
-payloads, "passed" lines, stderr) is discarded.
-
-``HideHiddenTests`` (feedback): removes hidden-test regions, mark schemes and error
-tracebacks from what students get back, and states the output cap; they see which tests
-passed and their points.
+It runs the notebook in a sandboxed kernel (``autograder.sandbox``) under a per-cell
+timeout and a wall-clock deadline for the whole notebook (course.toml ``[grading]``). A
+cell that times out is interrupted; a kernel that ignores the interrupt, or dies, is
+killed and restarted, the cells that had finished are run again silently to rebuild its
+state, and grading goes on: the cell that hung or died fails, the points earned elsewhere
+count. Each cell keeps at most ``output_cap`` bytes of output (the rest is cut, and the
+cut is said). Stream output that the kernel's flushes cut into pieces is joined, so the
+graded notebook does not depend on the machine's load. The wall-clock marks of the run
+(start, kernel ready, cells done) are logged as its "grading timeline".
 """
 from __future__ import annotations
 
 import copy
 import json
-import re
 from pathlib import Path
 from queue import Empty
 from time import monotonic, time
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
-from nbconvert.preprocessors import Preprocessor
 from nbgrader.preprocessors import Execute
 from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import output_from_msg
 from traitlets import Bool, Integer
 
-from autograder.answers import AnswersInvalid, load_answers, verify_answers
-from autograder.cases import get_case
-from autograder.compare import Verdict, compare_outputs
+from autograder.graded_cells import error_output, is_test_cell
 from autograder.payload import MIME
-from autograder.regions import HIDDEN_TESTS, MARK_SCHEME, strip_regions
-from autograder.sandbox import SandboxKernelManager
-from autograder.untrusted import PayloadError, decode_payload
-
-PROBE_CALL = re.compile(r"""probe\(\s*["']([\w./-]+)["']""")
-
-
-def probed_cases(source: str) -> list[str]:
-    """Case ids a test cell's source asks for, in order."""
-    return PROBE_CALL.findall(source)
-
-
-def is_test_cell(cell) -> bool:
-    meta = cell.metadata.get("nbgrader", {})
-    return cell.cell_type == "code" and meta.get("grade", False) and not meta.get("solution", False)
-
-
-def _error(ename: str, evalue: str) -> NotebookNode:
-    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
-
-
-def _crash_reason(errors: list) -> str:
-    """The student's own error, short: its name and message, never a traceback."""
-    first = errors[0]
-    ename = str(first.get("ename", "Error"))[:100]
-    evalue = str(first.get("evalue", ""))
-    evalue = evalue if len(evalue) <= 200 else evalue[:200] + "..."
-    return f"{ename}: {evalue}"
-
-
-def _outputs(cell) -> list:
-    """The cell's outputs that are dicts (anything else came from nowhere sensible)."""
-    outs = cell.get("outputs", [])
-    return [o for o in outs if isinstance(o, dict)] if isinstance(outs, list) else []
-
-
-def _judge_case(case_id: str, found: list, errors: list, answers: dict) -> Verdict:
-    if errors and not found:
-        return Verdict(case_id, False, [f"did not run (the cell raised {_crash_reason(errors)})"])
-    if len(found) != 1:
-        return Verdict(case_id, False, [f"expected one result, got {len(found)}"])
-    if case_id not in answers:
-        return Verdict(case_id, False, ["no stored answer (instructor: run `./course.sh answers`)"])
-    try:
-        student = decode_payload(found[0], case_id)
-    except PayloadError as exc:  # malformed payload: forged or corrupted
-        return Verdict(case_id, False, [f"result could not be read ({exc})"])
-    return compare_outputs(get_case(case_id), case_id, student, answers[case_id])
-
-
-def judge_cell(cell, answers: dict) -> list[Verdict]:
-    """Replace every output of one test cell by the grader's verdict; return the verdicts.
-
-    Payloads are hostile data (``autograder.untrusted``): whatever they hold, judging one
-    case ends in a Verdict for that case, never in an exception that would fail the
-    whole notebook. Messages never show expected values or hidden inputs.
-    """
-    wanted = probed_cases(cell.source)
-    payloads: dict = {}
-    errors = []
-    for out in _outputs(cell):
-        kind = out.get("output_type")
-        data = out.get("data")
-        if kind in ("display_data", "execute_result") and isinstance(data, dict) and MIME in data:
-            payload = data[MIME]
-            key = payload.get("case") if isinstance(payload, dict) else None
-            payloads.setdefault(key if isinstance(key, str) else None, []).append(payload)
-        elif kind == "error":
-            errors.append(out)
-    verdicts = []
-    for case_id in wanted:
-        try:
-            verdict = _judge_case(case_id, payloads.get(case_id, []), errors, answers)
-        except Exception as exc:  # a bug or an unforeseen payload: this case fails, nothing else
-            verdict = Verdict(case_id, False, [f"could not be judged ({type(exc).__name__})"])
-        verdicts.append(verdict)
-    failed = [v for v in verdicts if not v.passed]
-    if errors and not failed:
-        failed_text = f"the cell raised {_crash_reason(errors)}"
-        cell.outputs = [_error("HiddenTestFailed", failed_text)]
-    elif failed:
-        cell.outputs = [_error("HiddenTestFailed", " | ".join(v.message() for v in failed))]
-    else:
-        names = ", ".join(case_id.split("/", 1)[1] for case_id in wanted)
-        cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=f"Hidden tests passed: {names}\n")]
-    return verdicts
-
-
-def judge_plain_test_cell(cell) -> None:
-    """A graded test cell without a probe passes when it raised nothing; only that is kept."""
-    errors = [o for o in _outputs(cell) if o.get("output_type") == "error"]
-    if errors:
-        cell.outputs = [_error("TestFailed", f"the cell raised {_crash_reason(errors)}")]
-    else:
-        cell.outputs = [NotebookNode(output_type="stream", name="stdout", text="Test passed\n")]
+from autograder.sandbox import COURSE_ROOT, SandboxKernelManager
 
 
 def _output_bytes(out) -> int:
@@ -160,7 +52,7 @@ class SandboxedExecute(Execute):
     def create_kernel_manager(self):
         km = super().create_kernel_manager()
         info = (self.resources or {}).get("nbgrader", {})
-        root = Path(km.course_root or _course_root())
+        root = Path(km.course_root or COURSE_ROOT)
         if info.get("assignment"):
             km.assignment_dir = str(root / "assignments" / info["assignment"])
         return km
@@ -194,23 +86,23 @@ class SandboxedExecute(Execute):
         if cell.cell_type != "code" or not cell.source.strip():
             return cell, resources
         if self._broken:
-            cell.outputs = [_error("NotRun", self._broken)]
+            cell.outputs = [error_output("NotRun", self._broken)]
             return cell, resources
         remaining = self._remaining()
         if remaining < 1:
             self._broken = f"not run: the notebook's grading deadline ({self.notebook_deadline} s) had passed"
-            cell.outputs = [_error("DeadlineExceeded", self._broken)]
+            cell.outputs = [error_output("DeadlineExceeded", self._broken)]
             return cell, resources
         self.timeout = max(1, int(min(self._cell_timeout or remaining, remaining)))
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
-            cell.outputs.append(_error("KernelDied", "the kernel died while running this cell "
-                                       "(os._exit, a crash, a signal or memory exhaustion)"))
+            cell.outputs.append(error_output("KernelDied", "the kernel died while running this cell "
+                                             "(os._exit, a crash, a signal or memory exhaustion)"))
             self._recover(index, alive=False)
             return cell, resources
         except CellTimeoutError:
-            cell.outputs.append(_error("CellTimeoutError", f"the cell did not finish within {self.timeout} s"))
+            cell.outputs.append(error_output("CellTimeoutError", f"the cell did not finish within {self.timeout} s"))
             self._recover(index, alive=True)
             return cell, resources
         if not any(o.get("output_type") == "error" for o in cell.outputs):
@@ -402,99 +294,3 @@ def _shown_bytes(out) -> int:
     """Size of what a display update replaces: an output's data and metadata."""
     return len(json.dumps({"data": out.get("data"), "metadata": out.get("metadata")}, default=str))
 
-
-class CompareWithAnswers(Preprocessor):
-    """Autograde step: judge probe outputs against the sealed answers (see module doc)."""
-
-    enabled = Bool(True)  # nbconvert preprocessors are off unless enabled
-
-    def preprocess(self, nb, resources):
-        started = time()
-        try:
-            return self._judge(nb, resources)
-        finally:
-            self.log.info("grading timeline: compare=%.3f compared=%.3f", started, time())
-
-    def _judge(self, nb, resources):
-        assignment = resources["nbgrader"]["assignment"]
-        root = Path(resources["nbgrader"].get("course_root", "") or _course_root())
-        answers = None
-        for cell in nb.cells:
-            if not is_test_cell(cell):
-                continue
-            if not probed_cases(cell.source):
-                judge_plain_test_cell(cell)
-                continue
-            if answers is None:
-                answers = trusted_answers(root, assignment)
-            judge_cell(cell, answers)
-        return nb, resources
-
-
-class GradingStopped(BaseException):
-    """Raised through nbgrader (which catches Exception per student) to stop a whole run."""
-
-
-def trusted_answers(root: Path, assignment: str) -> dict:
-    """The answers of ``assignment`` after checking them; stops grading when they are not sound."""
-    try:
-        verify_answers(root, assignment)
-    except AnswersInvalid as exc:
-        raise GradingStopped(f"grading stopped, no grade was written: {exc}") from None
-    return load_answers(root, assignment)
-
-
-def _course_root() -> Path:
-    return Path(__file__).resolve().parent.parent
-
-
-class HideHiddenTests(Preprocessor):
-    """Feedback step: strip hidden tests, mark schemes and tracebacks (see module doc).
-
-    Every cell's source is scanned (``autograder.regions``, linear time), whatever its
-    type or metadata: task cells hold mark schemes, test cells hidden tests, and a student
-    may paste either marker anywhere. In a test cell each hidden-test region becomes
-    HIDDEN_NOTE; elsewhere a region leaves nothing. An unterminated BEGIN hides the rest
-    of the cell.
-    """
-
-    enabled = Bool(True)
-    output_cap = Integer(64 * 1024, help="bytes of output kept per cell (stated in feedback)").tag(config=True)
-    HIDDEN_NOTE = "# (hidden tests ran here)"
-
-    @classmethod
-    def hide_regions(cls, cell) -> None:
-        source = cell.get("source", "")
-        if isinstance(source, list):
-            source = "".join(x for x in source if isinstance(x, str))
-        elif not isinstance(source, str):
-            source = ""
-        if is_test_cell(cell):
-            source = strip_regions(source, (HIDDEN_TESTS, MARK_SCHEME),
-                                   {HIDDEN_TESTS: cls.HIDDEN_NOTE}).rstrip("\n")
-        else:
-            source = strip_regions(source, (HIDDEN_TESTS, MARK_SCHEME))
-        cell.source = source
-
-    def preprocess(self, nb, resources):
-        for cell in nb.cells:
-            self.hide_regions(cell)
-            if cell.cell_type != "code":
-                continue
-            kept, used = [], 0
-            for out in cell.get("outputs", []):
-                if out.get("output_type") == "error":  # name and message only, never a traceback
-                    out["traceback"] = [f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"]
-                size = len(json.dumps(out, default=str))
-                if used + size > self.output_cap:
-                    kept.append(NotebookNode(output_type="stream", name="stdout",
-                                             text=f"[output cut at {self.output_cap} bytes]\n"))
-                    break
-                used += size
-                kept.append(out)
-            cell.outputs = kept
-        note = NotebookNode(cell_type="markdown", metadata={}, source=(
-            "**Grading notes.** Each graded test shows the grader's verdict. Outputs are shown up to "
-            f"{self.output_cap} bytes per cell; errors show their name and message only."))
-        nb.cells.insert(0, note)
-        return nb, resources
