@@ -1,24 +1,24 @@
-"""Named downloads of the course data, on pooch: ``python -m dlcourse.download --list`` (what can be
-fetched, what is here, how it is checked), ``... NAME [--dest D] [--force]``, ``... --offline NAME``
-(build the stand-in), ``... --pin [NAME]`` (registry entries with the hashes in the lock), or
-``fetch(NAME) -> Path``. Everything is printed on stdout; the data root is ``$DLCOURSE_DATA`` or
-``~/.dlcourse/data``.
+"""Named downloads of the course data, on pooch: ``python -m dlcourse.download NAME`` fetches a dataset
+(``--list``: what can be fetched, what is here and how it is checked; ``--offline NAME``: build its
+stand-in; ``--pin [NAME]``: registry entries with the lock's hashes), ``fetch(NAME) -> Path`` from Python.
+All output is on stdout; the data root is ``$DLCOURSE_DATA`` or ``~/.dlcourse/data``.
 
-:data:`DATASETS` is the registry (URL, SHA-256, size, validator, offline stand-in). pooch moves a
-download into place only when complete and matching its known hash, tries ``RETRIES`` more times
-(from zero), shows a progress bar and unzips. The course's own part: a file or extracted folder
-is validated before use (an invalid one is moved aside as ``<name>.corrupt``), and a file whose
-hash the registry lacks is held to the lock file ``downloads.lock.json`` beside the data, where
-its first valid download records size and SHA-256 (delete an entry to accept a change upstream).
+:data:`DATASETS` is the registry. pooch fetches (moving a file into place only when complete and matching
+its known hash), retries, shows the progress bar and unzips. The course's own part: each file or
+extracted folder is validated before use (an invalid one is moved aside as ``<name>.corrupt``), and a
+file whose hash the registry lacks is held to its first valid download, whose size and SHA-256 are
+recorded in the lock file ``downloads.lock.json`` beside the data (delete an entry to accept a change).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import uuid
@@ -31,6 +31,7 @@ import pooch
 import requests
 
 from dlcourse.data import cola, coco, offline_coco
+from dlcourse.images import image_problems, imagenet_val_problems
 from dlcourse.data.paths import data_root
 
 USER_AGENT = "dlcourse/0.1 (deep-learning course data downloader; pooch)"
@@ -47,7 +48,7 @@ class RemoteFile:
     url: str
     filename: str
     sha256: str | None = None  # when None, the lock file's record is used (see _expected)
-    size: int | None = None
+    size: int | None = None  # bytes
     credit: str = ""  # author, title and licence, for files that need one
 
 
@@ -66,32 +67,6 @@ class Dataset:
     validate: Callable[[Path], list] = lambda path: []
     offline: Callable[[Path], Path] | None = None
     get: Callable[[Path], Path] | None = None
-
-
-def imagenet_val_problems(path: Path) -> list:
-    """What is wrong with an .npz that should hold X (25, 224, 224, 3) uint8, y (25,) and label_map."""
-    import numpy as np
-
-    try:
-        with np.load(path, allow_pickle=True) as npz:
-            X, y, _ = npz["X"], npz["y"], npz["label_map"]
-    except Exception as exc:  # noqa: BLE001 -- any failure to read means a bad file
-        return [f"{path.name} is not a readable .npz file with X, y and label_map ({exc})"]
-    if X.shape != (25, 224, 224, 3) or X.dtype != np.uint8 or y.shape != (25,):
-        return [f"{path.name}: X is {X.shape} {X.dtype}, y {y.shape}; expected (25, 224, 224, 3) uint8, (25,)"]
-    return []
-
-
-def image_problems(path: Path) -> list:
-    """What keeps ``path`` from being a decodable image of at least 32x32 pixels."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as img:
-            img.load()
-    except Exception as exc:  # noqa: BLE001
-        return [f"{path.name} is not a decodable image ({exc})"]
-    return [f"{path.name} is only {img.size[0]}x{img.size[1]} pixels"] if min(img.size) < 32 else []
 
 
 _WIKI = "https://upload.wikimedia.org/wikipedia/commons"
@@ -131,56 +106,51 @@ DATASETS = {d.name: d for d in [
         importlib.import_module("dlcourse.data.cifar").make_offline_cifar10(root / "cifar10_offline")),
 ]}
 
-# The lock file: size and SHA-256 of each file's first valid download.
+# The lock file: {"<dataset>/<file name>": {"url", "size" (bytes), "sha256", "recorded" (date), ...}}.
 LOCK_NAME = "downloads.lock.json"
 LOCK_COMMENT = ("Written by dlcourse.download at the first valid download of each file; later downloads must match. "
                 "To accept a change upstream, delete its entry. `--pin` turns entries into registry lines.")
-_reported: set = set()  # lock problems already reported (each once per process)
 
 
 def lock_key(dataset: Dataset, remote: RemoteFile) -> str:
-    """A file's key in the lock, whatever it is downloaded from: ``<dataset>/<file name>``."""
     return f"{dataset.name}/{remote.filename}"
 
 
+@functools.cache  # each note once per process
+def _note_once(text: str) -> None:
+    print(f"note: {text}")
+
+
 def read_lock(root, raw: bool = False):
-    """The lock's entries ``{key: {"url", "size", "sha256", "recorded", ...}}``; never raises: an
-    unreadable lock or a malformed entry is reported once on stdout and ignored. ``raw``: (the
-    lock's JSON object, None), or ({}, why it cannot be read)."""
-    path, data, problem = Path(root) / LOCK_NAME, {}, None
+    """The lock's entries that have a URL, a size and a SHA-256 of 64 hex digits. Never raises: an unreadable
+    lock or a malformed entry is reported once on stdout and ignored. ``raw``: (the lock's JSON object,
+    None), or ({}, why it cannot be read)."""
+    lock, data, problem = Path(root) / LOCK_NAME, {}, None
     try:
-        data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        data = json.loads(lock.read_text(encoding="utf-8")) if lock.exists() else {}
         data, problem = (data, None) if isinstance(data, dict) else ({}, "it does not hold a JSON object")
     except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON
         problem = f"{type(exc).__name__}: {exc}"
     if raw:
         return data, problem
-    entries = {k: v for k, v in data.items() if not k.startswith("_")}
-    bad = sorted(k for k, e in entries.items() if not (  # a URL, a size, a SHA-256 of 64 hex digits
-        isinstance(e, dict) and isinstance(e.get("url"), str) and type(e.get("size")) is int and
-        isinstance(e.get("sha256"), str) and len(e["sha256"]) == 64 and set(e["sha256"]) <= set("0123456789abcdef")))
-    notes = [((path, problem), f"the lock file {path} cannot be read ({problem}); ignoring it (the next "
-              "download moves it aside and starts a new one)")] if problem else []
-    notes += [((path, *bad), f"ignoring malformed entries in {path}: {', '.join(bad)}")] if bad else []
-    for key, note in notes:
-        if key not in _reported:
-            _reported.add(key)
-            print(f"note: {note}")
-    return {k: v for k, v in entries.items() if k not in bad}
+    if problem:
+        _note_once(f"the lock file {lock} cannot be read ({problem}); ignoring it (the next download moves it "
+                   "aside and starts a new one)")
+    entries = {k: e for k, e in data.items() if not k.startswith("_")}
+    if bad := sorted(k for k, e in entries.items() if not (isinstance(e, dict) and isinstance(e.get("url"), str)
+                     and type(e.get("size")) is int and re.fullmatch("[0-9a-f]{64}", str(e.get("sha256"))))):
+        _note_once(f"ignoring malformed entries in {lock}: {', '.join(bad)}")
+    return {k: e for k, e in entries.items() if k not in bad}
 
 
-def _record(root: Path, dataset: Dataset, remote: RemoteFile, path: Path, url: str, sha256: str | None) -> None:
-    """Record the valid download ``path`` in the lock, written atomically (an equal entry is kept)."""
-    key, lock, sha256 = lock_key(dataset, remote), root / LOCK_NAME, sha256 or pooch.file_hash(str(path))
-    if read_lock(root).get(key, {}).get("sha256") == sha256:
+def _record(root: Path, key: str, entry: dict) -> None:
+    """Write ``entry`` under ``key`` in the lock, atomically (an entry with the same hash is kept)."""
+    if read_lock(root).get(key, {}).get("sha256") == entry["sha256"]:
         return
-    entry = {"url": remote.url, "size": path.stat().st_size, "sha256": sha256,
-             "recorded": datetime.now(timezone.utc).date().isoformat(),
-             **({"downloaded_from": url} if url != remote.url else {})}
-    data, problem = read_lock(root, raw=True)
+    lock, (data, problem) = root / LOCK_NAME, read_lock(root, raw=True)
     tmp = lock.with_name(f".{LOCK_NAME}.tmp-{uuid.uuid4().hex[:8]}")
     try:
-        if problem is not None and lock.exists():
+        if problem is not None:
             print(f"note: moved the unreadable lock file to {_move_aside(lock)}")
         tmp.write_text(json.dumps({**data, key: entry, "_comment": LOCK_COMMENT}, indent=2, sort_keys=True) + "\n")
         os.replace(tmp, lock)
@@ -192,13 +162,12 @@ def _record(root: Path, dataset: Dataset, remote: RemoteFile, path: Path, url: s
 
 
 def _expected(root: Path, dataset: Dataset, remote: RemoteFile) -> tuple[str | None, int | None, str]:
-    """(sha256, size, where they come from) that a file must have: the registry's, else the lock's."""
+    """(sha256, size in bytes, where they come from) that a file must have: the registry's, else the lock's."""
     if remote.sha256:
         return remote.sha256.lower(), remote.size, "the SHA-256 pinned in dlcourse.download"
-    entry = read_lock(root).get(lock_key(dataset, remote))
-    if entry is None:
-        return None, None, ""
-    return entry["sha256"], entry["size"], f"the hash recorded on {entry.get('recorded', '?')} in {root / LOCK_NAME}"
+    if entry := read_lock(root).get(lock_key(dataset, remote)):
+        return entry["sha256"], entry["size"], f"the hash recorded on {entry.get('recorded', '?')} in {root / LOCK_NAME}"
+    return None, None, ""
 
 
 def _move_aside(path: Path, suffix: str = ".corrupt") -> Path:
@@ -207,22 +176,22 @@ def _move_aside(path: Path, suffix: str = ".corrupt") -> Path:
     return bad
 
 
-def _downloader(label: str, size: int | None):
-    """pooch's HTTP downloader with a tqdm bar on stdout, then the registry's size check."""
-    from tqdm import tqdm
-
-    def download(url, output_file, pup):
-        with tqdm(desc=label, total=1, file=sys.stdout, unit="B", unit_scale=True, ascii=True, ncols=79) as bar:
-            pooch.HTTPDownloader(progressbar=bar, timeout=TIMEOUT, headers={"User-Agent": USER_AGENT})(
-                url, output_file, pup)
-        if size is not None and (got := os.path.getsize(output_file)) != size:
-            raise ValueError(f"size mismatch ({got} bytes, expected {size})")  # pooch retries, then raises
-    return download
+def _path(root: Path, dataset: Dataset, remote: RemoteFile) -> Path:
+    """Where a file is saved: an archive beside its folder, the one file as target, files in target."""
+    if dataset.kind == "files":
+        return root / dataset.target / remote.filename
+    return root / (dataset.target if dataset.kind == "file" else remote.filename)
 
 
-def _processor(dataset: Dataset, root: Path, url: str, origin: str):
-    """A pooch processor: unzip into a temporary folder (archives), validate, then put it in place.
-    A file or archive that does not validate is moved aside as ``.corrupt``."""
+def _present(root: Path, d: Dataset) -> bool:
+    """Is a valid copy of ``d`` there (not checking hashes)?"""
+    paths = [root / d.target] if d.kind == "archive" else [_path(root, d, f) for f in d.files]
+    return bool(paths) and not any(d.validate(p) for p in paths)
+
+
+def _processor(root: Path, dataset: Dataset, source: str, origin: str):
+    """A pooch processor: unzip an archive into a temporary folder, validate the file or folder, and only
+    then put it in place of the dataset's folder; what does not validate is moved aside as ``.corrupt``."""
     def process(fname, action, pup):
         if action == "update":
             print(f"{fname} differed from {origin}; downloaded it again")
@@ -230,14 +199,14 @@ def _processor(dataset: Dataset, root: Path, url: str, origin: str):
         try:
             try:
                 if dataset.kind == "archive":
-                    pooch.Unzip(extract_dir=tmp.name)(fname, action, pup)
-                    subdirs = [p for p in tmp.iterdir() if p.is_dir()]  # files at the top, or in one folder
-                    folder = subdirs[0] if len(subdirs) == 1 and not any(p.is_file() for p in tmp.iterdir()) else tmp
+                    pooch.Unzip(extract_dir=str(tmp))(fname, action, pup)
+                    top = list(tmp.iterdir())  # the files, or one folder holding them
+                    folder = top[0] if len(top) == 1 and top[0].is_dir() else tmp
                 problems = dataset.validate(folder)
             except Exception as exc:  # noqa: BLE001 -- a bad zip raises BadZipFile, zlib.error, OSError...
                 problems = [f"not a valid zip archive ({exc})"]
             if problems:
-                raise DownloadError(f"{dataset.name}: {'; '.join(problems)} (downloaded from {url}); "
+                raise DownloadError(f"{dataset.name}: {'; '.join(problems)} (downloaded from {source}); "
                                     f"moved to {_move_aside(Path(fname))} and not used")
             if dataset.kind == "archive":  # replace the old copy only now
                 shutil.rmtree(root / dataset.target, ignore_errors=True)
@@ -248,84 +217,79 @@ def _processor(dataset: Dataset, root: Path, url: str, origin: str):
     return process
 
 
-def _path(root: Path, dataset: Dataset, remote: RemoteFile) -> Path:
-    """Where a file is saved: an archive beside its folder, the one file as target, files in target."""
-    return root / {"file": dataset.target, "files": f"{dataset.target}/{remote.filename}"}.get(
-        dataset.kind, remote.filename)
-
-
 def _download(root: Path, dataset: Dataset, remote: RemoteFile, url: str, force: bool) -> bool:
-    """One file through pooch (which keeps a present file matching its known hash); True if it changed."""
+    """One file through pooch, which keeps a present file matching its expected hash, else downloads it
+    (with a progress bar and retries) and checks its hash and size. True if it was downloaded or unpacked."""
     sha256, size, origin = _expected(root, dataset, remote)
-    path, kept = _path(root, dataset, remote), None
-    if path.exists() and force:
-        kept = _move_aside(path, ".old")  # back in place if the new download fails
-    elif path.exists() and dataset.kind != "archive" and (problems := dataset.validate(path)):
+    key, path = lock_key(dataset, remote), _path(root, dataset, remote)
+    kept = _move_aside(path, ".old") if force and path.exists() else None  # back in place if the download fails
+    if path.exists() and dataset.kind != "archive" and (problems := dataset.validate(path)):
         print(f"{path} is not valid ({'; '.join(problems)}); moved it to {_move_aside(path)}, downloading it again")
-    label = dataset.name if len(dataset.files) == 1 else f"{dataset.name}/{remote.filename}"
-    pup = pooch.create(path=path.parent, base_url="", registry={path.name: sha256 and f"sha256:{sha256}"},
+    http = pooch.HTTPDownloader(progressbar=True, timeout=TIMEOUT, headers={"User-Agent": USER_AGENT})
+
+    def download(url, output_file, pup):  # pooch's, then the size check (pooch retries after a ValueError)
+        http(url, output_file, pup)
+        if size is not None and (got := os.path.getsize(output_file)) != size:
+            raise ValueError(f"size mismatch ({got} bytes, expected {size})")
+    pup = pooch.create(path.parent, base_url="", registry={path.name: sha256 and f"sha256:{sha256}"},
                        urls={path.name: url}, retry_if_failed=RETRIES)
     logger, handlers = pooch.get_logger(), pooch.get_logger().handlers
     logger.handlers = [logging.StreamHandler(sys.stdout)]  # its log (each retry) on stdout, as all we print
     try:
-        action = pup.fetch(path.name, processor=_processor(dataset, root, url, origin),
-                           downloader=_downloader(label, size))
+        with contextlib.redirect_stderr(sys.stdout):  # and its progress bar
+            action = pup.fetch(path.name, processor=_processor(root, dataset, url, origin), downloader=download)
     except Exception as exc:
         if kept is not None:
             os.replace(kept, path)
         if not isinstance(exc, (ValueError, requests.RequestException)):
             raise
         advice = "" if remote.sha256 else (f"; if the file was changed upstream on purpose, delete the entry "
-                                           f"\"{lock_key(dataset, remote)}\" from that file and download again")
+                                           f"\"{key}\" from that file and download again")
         note = f" It differs from {origin}{advice}." if origin and isinstance(exc, ValueError) else ""
         raise DownloadError(f"cannot download {url} ({RETRIES + 1} attempts): {exc}{note}") from exc
     finally:
         logger.handlers = handlers
     if changed := action != "fetch" or dataset.kind == "archive":  # a zip is there only if pooch put it there
-        _record(root, dataset, remote, path, url, sha256)
-    for done in (kept, path if dataset.kind == "archive" else None):
+        _record(root, key, {"url": remote.url, "size": path.stat().st_size,
+                            "sha256": sha256 or pooch.file_hash(str(path)),
+                            "recorded": datetime.now(timezone.utc).date().isoformat(),
+                            **({"downloaded_from": url} if url != remote.url else {})})
+    for done in (kept, path if dataset.kind == "archive" else None):  # the old copy; an extracted zip
         if done is not None:
             done.unlink(missing_ok=True)
     return changed
 
 
-def _present(root: Path, d: Dataset) -> bool:
-    """Is a valid copy of ``d`` there (not checking hashes)?"""
-    paths = [root / d.target] if d.kind == "archive" else [_path(root, d, f) for f in d.files]
-    return bool(paths) and not any(d.validate(p) for p in paths)
-
-
 def fetch(name: str, dest=None, force: bool = False, url=None) -> Path:
     """Download the dataset ``name`` (see DATASETS) unless a valid copy is there; return its path.
 
-    ``dest``: folder to put it in (default: the data root); ``force``: download again even if a
-    valid copy exists; ``url``: another source (tests, mirrors): a URL, or for several files a base
-    URL ending in '/'. Raises DownloadError when the download fails, differs from its expected hash
-    (_expected) or does not validate; nothing invalid is ever left in place of the dataset."""
+    ``dest``: folder to put it in (default: the data root); ``force``: download again even if a valid copy
+    exists; ``url``: another source (tests, mirrors), for several files a base URL ending in '/'. Raises
+    DownloadError when the download fails, differs from its expected hash or does not validate."""
     if name not in DATASETS:
         raise KeyError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
     dataset, root = DATASETS[name], Path(dest) if dest is not None else data_root()
+    if url and not url.endswith("/") and len(dataset.files) > 1:
+        raise ValueError(f"{name} has {len(dataset.files)} files: give a base URL ending in '/'")
     root.mkdir(parents=True, exist_ok=True)
-    target, changed = root / dataset.target, [True]
+    target, changed = root / dataset.target, True
     if dataset.get is not None:
         try:
             dataset.get(target)
         except Exception as exc:  # noqa: BLE001 -- URLError offline, RuntimeError on a bad file
             raise DownloadError(f"{exc}; offline, its loader falls back to bundled data") from exc
     elif dataset.kind == "archive" and not force and _present(root, dataset):
-        changed = []
+        changed = False
     else:
-        if not force and dataset.kind == "archive" and target.exists():
+        if dataset.kind == "archive" and not force and target.exists():
             print(f"{name}: the copy in {target} is incomplete or invalid; downloading again")
-        if url and not url.endswith("/") and len(dataset.files) > 1:
-            raise ValueError(f"{name} has {len(dataset.files)} files: give a base URL ending in '/'")
-        changed = [_download(root, dataset, f, url and (url + f.filename if url.endswith("/") else url) or f.url,
-                             force) for f in dataset.files]
-    print(f"{name}: {'ready' if any(changed) else 'already present'} in {target}")
+        changed = any([_download(root, dataset, f, url and (url + f.filename if url.endswith("/") else url) or f.url,
+                                 force) for f in dataset.files])
+    print(f"{name}: {'ready' if changed else 'already present'} in {target}")
     return target
 
 
-def _list(root: Path) -> None:
+def _list(root: Path) -> int:
     """Print each dataset, whether it is here, and how each of its files is verified."""
     lock = read_lock(root)
     print(f"Data root: {root}\nLock file: {root / LOCK_NAME} ({len(lock)} entries)")
@@ -338,6 +302,7 @@ def _list(root: Path) -> None:
                    if entry is None else f"locked {entry['sha256'][:12]} (recorded {entry.get('recorded', '?')})")
             print(f"  {'':<16}   {f.filename}: {how}{'; ' + f.credit if f.credit else ''}")
     print("Offline stand-ins (--offline NAME): " + ", ".join(d.name for d in DATASETS.values() if d.offline))
+    return 0
 
 
 PIN_HEADER = "# RemoteFile entries with their hashes: replace the same files' entries in DATASETS with them"
@@ -347,8 +312,7 @@ def _pin(root: Path, names: list, url=None) -> int:
     """--pin: print the registry entries of ``names`` (default: those in the lock) with their recorded
     hashes, downloading first what is not recorded yet; 0 if all could be pinned."""
     lock = read_lock(root)
-    names = names or [d.name for d in DATASETS.values() if any(lock_key(d, f) in lock for f in d.files)]
-    if not names:
+    if not (names := names or [d.name for d in DATASETS.values() if any(lock_key(d, f) in lock for f in d.files)]):
         print(f"error: nothing to pin: {root / LOCK_NAME} has no entries yet; name the datasets "
               "to download and pin, e.g. `python -m dlcourse.download --pin cola`")
         return 1
@@ -360,8 +324,7 @@ def _pin(root: Path, names: list, url=None) -> int:
         try:
             if any(lock_key(d, f) not in read_lock(root) for f in d.files):
                 fetch(d.name, dest=root, force=True, url=url)  # a present copy cannot be trusted
-            for f in d.files:
-                entry = read_lock(root)[lock_key(d, f)]
+            for f, entry in ((f, read_lock(root)[lock_key(d, f)]) for f in d.files):
                 if entry["url"] != f.url:  # the registry's URL changed since
                     raise DownloadError(f"{lock_key(d, f)} was recorded for {entry['url']}; delete it, pin again")
                 lines.append(f"    {replace(f, sha256=entry['sha256'], size=entry['size'])!r},  # {lock_key(d, f)}")
@@ -374,40 +337,36 @@ def _pin(root: Path, names: list, url=None) -> int:
 
 
 def main(argv=None) -> int:
+    """The command line (see the module docstring): 0 if all went well, 1 if a download failed, 2 on misuse."""
     parser = argparse.ArgumentParser(prog="python -m dlcourse.download", description="Fetch the course datasets.")
     parser.add_argument("names", nargs="*", help="dataset names (see --list)")
-    parser.add_argument("--list", action="store_true", help="list the datasets and whether they are here")
     parser.add_argument("--dest", help="folder to put the data in (default: $DLCOURSE_DATA or ~/.dlcourse/data)")
     parser.add_argument("--url", help="download from this URL instead (several files: a base URL ending in /)")
-    for flag, what in [("--force", "download again even if a valid copy exists"),
+    for flag, what in [("--list", "list the datasets and whether they are here"),
+                       ("--force", "download again even if a valid copy exists"),
                        ("--offline", "build the offline stand-in instead of downloading"),
                        ("--pin", "print registry entries with the lock's hashes (downloading what it lacks)")]:
         parser.add_argument(flag, action="store_true", help=what)
     with contextlib.redirect_stderr(sys.stdout):  # its errors too: graders treat stderr as failure
         args = parser.parse_args(argv)
-    root = Path(args.dest) if args.dest else data_root()
+    root, unknown = Path(args.dest) if args.dest else data_root(), [n for n in args.names if n not in DATASETS]
     if args.list:
-        _list(root)
-        return 0
-    if not args.names and not args.pin:
-        parser.print_help(sys.stdout)
+        return _list(root)
+    if unknown or (args.pin and args.offline) or not (args.names or args.pin):
+        print(f"error: unknown dataset(s) {', '.join(unknown)}; known: {', '.join(DATASETS)}" if unknown else
+              "error: --pin records real downloads; it cannot be combined with --offline" if args.pin else
+              parser.format_help())
         return 2
-    if unknown := [n for n in args.names if n not in DATASETS]:
-        print(f"error: unknown dataset(s) {', '.join(unknown)}; known: {', '.join(DATASETS)}")
-        return 2
-    if args.pin and args.offline:
-        print("error: --pin records real downloads; it cannot be combined with --offline")
     if args.pin:
-        return 2 if args.offline else _pin(root, args.names, args.url)
+        return _pin(root, args.names, args.url)
     status = 0
     for d in (DATASETS[n] for n in args.names):
         try:
-            if not args.offline:
-                fetch(d.name, dest=root, force=args.force, url=args.url)
-            elif d.offline is None:
-                print(f"{d.name}: no generated stand-in; offline, its loader falls back to bundled data")
+            if args.offline:
+                print(f"{d.name}: generated stand-in in {d.offline(root)}" if d.offline else
+                      f"{d.name}: no generated stand-in; offline, its loader falls back to bundled data")
             else:
-                print(f"{d.name}: generated stand-in in {d.offline(root)}")
+                fetch(d.name, dest=root, force=args.force, url=args.url)
         except DownloadError as exc:
             print(f"error: {exc}")
             status = 1

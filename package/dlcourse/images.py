@@ -1,4 +1,5 @@
-"""Images from URLs, and a grid of captioned images that copes with dead links.
+"""Images from URLs, a grid of captioned images that copes with dead links, and the checks
+of downloaded image files (``image_problems``, ``imagenet_val_problems``: dlcourse.download).
 
 Many Flickr URLs of COCO no longer work, and offline machines reach no URL at all, so
 ``image_from_url`` never raises: it prints a short note and returns None, and
@@ -10,6 +11,7 @@ import io
 import textwrap
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 
@@ -92,3 +94,27 @@ def show_captioned_images(urls, captions, ncols: int = 4, timeout: float = 5, ti
             ax.imshow(img)
         ax.set_title("\n".join(textwrap.wrap(str(caption), 28)), fontsize=8)
     fig.tight_layout()
+
+
+def imagenet_val_problems(path: Path) -> list:
+    """What is wrong with an .npz that should hold X (25, 224, 224, 3) uint8, y (25,) and label_map."""
+    try:
+        with np.load(path, allow_pickle=True) as npz:
+            X, y, _ = npz["X"], npz["y"], npz["label_map"]
+    except Exception as exc:  # noqa: BLE001 -- any failure to read means a bad file
+        return [f"{path.name} is not a readable .npz file with X, y and label_map ({exc})"]
+    if X.shape != (25, 224, 224, 3) or X.dtype != np.uint8 or y.shape != (25,):
+        return [f"{path.name}: X is {X.shape} {X.dtype}, y {y.shape}; expected (25, 224, 224, 3) uint8, (25,)"]
+    return []
+
+
+def image_problems(path: Path) -> list:
+    """What keeps ``path`` from being a decodable image of at least 32x32 pixels."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+    except Exception as exc:  # noqa: BLE001
+        return [f"{path.name} is not a decodable image ({exc})"]
+    return [f"{path.name} is only {img.size[0]}x{img.size[1]} pixels"] if min(img.size) < 32 else []
