@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -104,35 +105,49 @@ def graded_students(root: Path, assignment: str) -> list[str]:
                   if not p.is_symlink() and (p / assignment).is_dir() and not (p / assignment).is_symlink())
 
 
-def batches(students: list[str], workers: int, largest: int = 25) -> list[list[str]]:
-    """``students`` in consecutive batches: about two per worker, at most ``largest`` each, so
-    workers share the class evenly while each batch pays nbgrader's start-up once."""
+def batches(students: list[str], workers: int, largest: int = 25, total: int | None = None) -> list[list[str]]:
+    """``students`` in consecutive batches: about two per worker for the ``total`` student
+    pages of the run (default: these students), at most ``largest`` each, so workers share
+    the class evenly while each batch pays nbgrader's start-up once."""
     if not students:
         return []
-    size = max(1, min(largest, math.ceil(len(students) / (2 * max(1, workers)))))
+    size = max(1, min(largest, math.ceil((total or len(students)) / (2 * max(1, workers)))))
     return [students[k:k + size] for k in range(0, len(students), size)]
 
 
 def feedback_task(task: dict, timeout: float | None = None) -> dict:
     """Feedback pages of one batch of students (``task["students"]``), in one nbgrader
-    process started in the course folder (``task["root"]``, shared with the coordinator)."""
-    root = Path(task["root"])
-    cmd = [sys.executable, "-m", "course.feedback", "--batch", task["assignment"], *task["students"]]
+    process in the course folder (``task["root"]``, shared with the coordinator): forked
+    from the worker's warm fork server (course/forkserver.py: nbgrader's imports paid once
+    per worker), else started as ``python -m course.feedback --batch``. A student is done
+    only when the batch said so (a JSON line each): a batch that dies fails the rest."""
+    from course import forkserver
+
+    root, students = Path(task["root"]), list(task["students"])
+    args = ["course.feedback", "--batch", task["assignment"], *students]
     env = kernel_env(root)
-    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
-    failed = []
-    for line in proc.stdout.splitlines():
+    proc = forkserver.spawn(args, str(root), env, str(root))
+    if proc is None:
+        proc = subprocess.Popen([sys.executable, "-m", *args], cwd=root, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        log, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        log = f"feedback exceeded the task's {timeout} s\n"
+    done = {}
+    for line in log.splitlines():
         if line.startswith("{"):
-            row = json.loads(line)
-            if not row.get("ok"):
-                failed.append(row.get("student", "?"))
-    ok = proc.returncode == 0 and not failed
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and row.get("student") in students:
+                done[row["student"]] = bool(row.get("ok"))
+    failed = [s for s in students if not done.get(s)]
     notes = [f"feedback failed for {', '.join(failed)}"] if failed else []
-    if proc.returncode != 0:
-        notes.append(f"the feedback process exited with {proc.returncode}")
-    return {"assignment": task["assignment"], "student": task["student"], "ok": ok, "notes": notes,
-            "failed": failed, "log": (proc.stdout + proc.stderr)[-20000:]}
+    return {"assignment": task["assignment"], "student": task["student"], "ok": not failed, "notes": notes,
+            "failed": failed, "log": log[-20000:]}
 
 
 def _generate_batch(root: Path, assignment: str, students: list[str]) -> int:
@@ -164,23 +179,26 @@ def feedback(root: Path = ROOT, which: list[str] | None = None, *, workers: int 
     workers = workers or default_workers()
     logfile = root / "build" / "logs" / "feedback.log"
     logfile.parent.mkdir(parents=True, exist_ok=True)
-    for assignment in which or assignments(root):
-        students = graded_students(root, assignment)
-        tasks = [{"root": str(root), "assignment": assignment, "students": batch,
-                  "student": f"{batch[0]}..{batch[-1]}" if len(batch) > 1 else batch[0]}
-                 for batch in batches(students, workers)]
-        failed = []
+    classes = {a: graded_students(root, a) for a in which or assignments(root)}
+    total = sum(len(students) for students in classes.values())
+    # every assignment's batches on one engine, side by side (one cluster for the run)
+    tasks = [{"root": str(root), "assignment": assignment, "students": batch,
+              "student": f"{batch[0]}..{batch[-1]}" if len(batch) > 1 else batch[0]}
+             for assignment, students in classes.items() for batch in batches(students, workers, total=total)]
+    failed = {assignment: [] for assignment in classes}
 
-        def on_result(result):
-            with open(logfile, "a") as f:
-                f.write(f"--- {assignment} {result['student']}\n{result.get('log', '')}\n")
-            if not result["ok"]:
-                failed.extend(result.get("failed") or [result["student"]])
+    def on_result(result):
+        with open(logfile, "a") as f:
+            f.write(f"--- {result['assignment']} {result['student']}\n{result.get('log', '')}\n")
+        if not result["ok"]:
+            failed[result["assignment"]].extend(result.get("failed") or [result["student"]])
 
-        run_tasks(tasks, min(workers, max(1, len(tasks))), engine, on_result=on_result, size=len(tasks),
-                  fn=feedback_task, timeout=3600)
-        log("feedback", f"feedback/*/{assignment}: written for {len(students) - len(failed)} student(s)"
-                        + (f"; FAILED for {', '.join(failed)} (see {logfile.relative_to(root)})" if failed else ""))
+    run_tasks(tasks, min(workers, max(1, len(tasks))), engine, on_result=on_result, size=len(tasks),
+              fn=feedback_task, timeout=3600)
+    for assignment, students in classes.items():
+        lost = failed[assignment]
+        log("feedback", f"feedback/*/{assignment}: written for {len(students) - len(lost)} student(s)"
+                        + (f"; FAILED for {', '.join(lost)} (see {logfile.relative_to(root)})" if lost else ""))
         for note in lock_down_feedback(root, assignment):
             log("feedback", "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in note))
     run_nbgrader(root, ["export", "--to", str(root / "grades.csv")], logfile)
