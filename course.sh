@@ -49,7 +49,10 @@ case "$cmd" in
             --custom-compile-command "./course.sh lock" "$@"
         sed -i "3i # from requirements.in, sha256 $(sha256sum requirements.in | cut -d' ' -f1) (tests/test_environment.py)" requirements.txt
         echo "[lock] requirements.txt compiled from requirements.in; ./course.sh setup installs it" ;;
-    test)      exec "$VENV/bin/python" -m pytest -m "not slow" "$@" ;;
+    # The default suite on two worker processes (COURSE_TEST_PROCESSES; 0: in this process),
+    # by groups that share their fixtures, longest first (tests/conftest.py).
+    test)      exec "$VENV/bin/python" -m pytest -m "not slow" -n "${COURSE_TEST_PROCESSES:-2}" \
+                   --dist loadgroup --no-loadscope-reorder "$@" ;;
     test-slow) exec "$VENV/bin/python" -m pytest -m slow "$@" ;;
     *)         exec "$VENV/bin/python" -m course "$cmd" "$@" ;;
 esac

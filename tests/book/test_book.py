@@ -21,7 +21,7 @@ import yaml
 
 from course import ROOT
 from course.book import BookBuildError, run_sphinx
-from tests.book.conftest import INSTRUCTOR_ONLY
+from tests.conftest import INSTRUCTOR_ONLY
 
 FIGURES = ROOT / "book" / "figures"
 FORBIDDEN = ["BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "MARK SCHEME"]

@@ -6,29 +6,24 @@ tracks or would track), then checks its grades, its published tree, leaks and dr
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from autograder.answers import stale_reasons
+from autograder.answer_store import stale_reasons
 from course import ROOT
 from course import wheel as helper_wheel
-from course.check import compare_answers, leak_check, scratch_copy
+from course.check import compare_answers, leak_check
 from course.config import assignments, settings
 
 
 @pytest.fixture(scope="session")
-def run(tmp_path_factory):
-    copy = scratch_copy(ROOT, tmp_path_factory.mktemp("pipeline"))
-    proc = subprocess.run([sys.executable, "-m", "course", "pipeline"], cwd=copy,
-                          capture_output=True, text=True, timeout=3000)
-    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
-    summary = json.loads((copy / "build" / "pipeline.json").read_text())
+def run(main_job):
+    """The main job (tests/conftest.py, shared with the book tests): (copy, stdout, summary, grades)."""
+    summary = main_job["summary"]
     grades = {(r["assignment"], r["student"]): r for r in summary["grades"]}
-    return copy, proc.stdout, summary, grades
+    return main_job["root"], main_job["stdout"], summary, grades
 
 
 ASSIGNMENTS = assignments(ROOT)

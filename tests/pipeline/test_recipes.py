@@ -521,14 +521,14 @@ def test_slurm_lifetime_hands_tasks_on_without_counting_a_failure(tls, tmp_path)
 
         record = tmp_path / "attempts"
 
-        def slow(seconds):  # records which worker ran each attempt
+        def slow(seconds, later=1):  # records which worker ran each attempt; a retry takes ``later`` s
             import time as time_
 
             from distributed import get_worker
 
             with open(record, "a") as f:
                 f.write(get_worker().name + "\n")
-            time_.sleep(seconds)
+            time_.sleep(seconds if len(record.read_text().split()) == 1 else later)
             return "done"
 
         with client_for(address, tls) as client:
@@ -548,7 +548,7 @@ def test_slurm_lifetime_hands_tasks_on_without_counting_a_failure(tls, tmp_path)
 
             # The control: a worker killed under the task (the walltime without --lifetime) counts one.
             record.unlink()
-            future = client.submit(slow, 12, pure=False, retries=2)
+            future = client.submit(slow, 6, pure=False, retries=2)  # killed within its first second
             deadline = time.monotonic() + 60
             while not (record.exists() and record.read_text().split() == ["w2-next"]):
                 assert time.monotonic() < deadline, "the task did not start"
