@@ -3,8 +3,9 @@
 #
 #   ./course.sh pipeline      the main job: answers, release, sample submissions, autograde,
 #                             feedback, grades table, book, public tree, leak check
-#   ./course.sh test          the test suite (what CI runs); `./course.sh test-slow` runs
-#                             the slow tests (full notebook executions, benchmarks)
+#   ./course.sh test          the default test suite; `./course.sh test-e2e` the end-to-end
+#                             class runs (CI runs both); `./course.sh test-slow` the slow
+#                             tests (full notebook executions, benchmarks)
 #   ./course.sh setup         only create or update .venv (the pinned environment)
 #   ./course.sh lock          compile requirements.in into requirements.txt (the lock)
 #   ./course.sh <verb> ...    any `python -m course` verb (answers, release, bench, ...)
@@ -49,10 +50,13 @@ case "$cmd" in
             --custom-compile-command "./course.sh lock" "$@"
         sed -i "3i # from requirements.in, sha256 $(sha256sum requirements.in | cut -d' ' -f1) (tests/test_environment.py)" requirements.txt
         echo "[lock] requirements.txt compiled from requirements.in; ./course.sh setup installs it" ;;
-    # The default suite on two worker processes (COURSE_TEST_PROCESSES; 0: in this process),
-    # by groups that share their fixtures, longest first (tests/conftest.py).
-    test)      exec "$VENV/bin/python" -m pytest -m "not slow" -n "${COURSE_TEST_PROCESSES:-2}" \
-                   --dist loadgroup --no-loadscope-reorder "$@" ;;
+    # The default suite, then the end-to-end class runs (.ci/run runs both), each on two
+    # worker processes (COURSE_TEST_PROCESSES; 0: in this process), by groups of tests that
+    # share their fixtures, longest first (tests/conftest.py).
+    test)      exec "$VENV/bin/python" -m pytest -m "not slow and not e2e" -n "${COURSE_TEST_PROCESSES:-2}" \
+                   --dist loadscope "$@" ;;
+    test-e2e)  exec "$VENV/bin/python" -m pytest -m "e2e and not slow" -n "${COURSE_TEST_PROCESSES:-2}" \
+                   --dist loadscope "$@" ;;
     test-slow) exec "$VENV/bin/python" -m pytest -m slow "$@" ;;
     *)         exec "$VENV/bin/python" -m course "$cmd" "$@" ;;
 esac

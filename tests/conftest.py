@@ -25,11 +25,12 @@ def browser_ready() -> str:
 
 
 # -- the suite on two processes (pytest-xdist, ``./course.sh test``) --------------------------
-# ``--dist loadgroup`` sends one group of tests to one worker process. Every test is in the
-# group of its module, so a module's fixtures (a graded class, a cluster) are made once;
-# modules that share a session fixture are one group (SHARED). ``--no-loadscope-reorder``
-# keeps the order below: the groups that take longest go first, so that no long one is left
-# for the end while the other worker idles (the times: ``--durations=0``, docs/MEASUREMENTS.md).
+# Each group of tests runs on one worker process: a module's tests stay together, so its
+# fixtures (a graded class, a cluster) are made once, and modules that share a session
+# fixture are one group (SHARED). The groups that take longest go first (LONGEST_FIRST), so
+# that no long one is left for the end while the other worker idles (the times:
+# ``--durations=0``, docs/MEASUREMENTS.md). xdist's own ``loadgroup`` mode does not group
+# with this pytest (its marks reach no node id), hence the scheduler below.
 SHARED = {"tests/pipeline/test_pipeline.py": "main-job", "tests/book/test_book.py": "main-job",
           "tests/book/test_site_in_browser.py": "main-job"}
 LONGEST_FIRST = (
@@ -43,17 +44,32 @@ LONGEST_FIRST = (
 )
 
 
-def _group(item) -> str:
-    module = item.nodeid.split("::")[0]
+def test_group(nodeid: str) -> str:
+    """The group of the test ``nodeid``: its module's, or the shared one its module is in."""
+    module = nodeid.split("::")[0]
     return SHARED.get(module, module)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks
+test_group.__test__ = False  # a helper, not a test
+
+
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(_group(item)))
     rank = {group: k for k, group in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(_group(item), len(rank)))  # stable: collection order otherwise
+    items.sort(key=lambda item: rank.get(test_group(item.nodeid), len(rank)))  # stable otherwise
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """With ``--dist loadscope``: whole groups to a worker, in the order collected."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return test_group(nodeid)
+
+    config.option.loadscopereorder = False  # keep LONGEST_FIRST
+    return GroupScheduling(config, log)
 
 
 # -- the main job, run once per session ---------------------------------------------------------

@@ -24,6 +24,8 @@ from course.feedback import feedback, grades
 from .demo_course import sampled_demo_course, submit
 from .test_demo_grading import scenarios
 
+pytestmark = pytest.mark.e2e  # an end-to-end run: ./course.sh test-e2e
+
 CLASS = ("deleted_cells", "duplicated", "sys_exit", "invalid_json")
 
 

@@ -38,6 +38,8 @@ from course.cells import refresh_setup_cell
 from course.sitecheck import serve
 from tests.net import free_port
 
+pytestmark = pytest.mark.e2e  # an end-to-end run: ./course.sh test-e2e
+
 RELEASES = sorted((ROOT / "assignments").glob("*/*.ipynb"))
 FAKE_COLAB = {
     "google/__init__.py": "",

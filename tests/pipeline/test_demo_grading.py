@@ -22,6 +22,8 @@ from course.feedback import feedback, grades
 
 from .demo_course import sampled_demo_course, submit
 
+pytestmark = pytest.mark.e2e  # an end-to-end run: ./course.sh test-e2e
+
 WRONG_SOFTMAX = '''
 def softmax(x):
     """Wrong on purpose: uniform probabilities."""

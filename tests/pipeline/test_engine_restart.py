@@ -100,4 +100,5 @@ def test_a_cluster_that_does_not_come_back_ends_the_run_with_everyone_reported(m
     assert len(left) >= 5 and all("run autograde again" in r["notes"][0] for r in left)
 
 
-pytestmark = pytest.mark.skipif(not Path(DASK).exists(), reason="the dask command line is not installed")
+pytestmark = [pytest.mark.e2e,  # ./course.sh test-e2e
+              pytest.mark.skipif(not Path(DASK).exists(), reason="the dask command line is not installed")]

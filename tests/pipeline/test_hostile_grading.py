@@ -28,6 +28,8 @@ from course.feedback import feedback, grades
 from .demo_course import sampled_demo_course, submit
 from .test_demo_grading import cell, index, scenarios
 
+pytestmark = pytest.mark.e2e  # an end-to-end run: ./course.sh test-e2e
+
 MARKER = "DLCOURSE-HOSTILE"  # in the argv of every process a hostile notebook leaves behind
 DEADLINE = 45
 

@@ -158,7 +158,7 @@ def test_release_and_solutions_have_not_drifted(run):
     copy = run[0]
     for step in ("assignments", "solutions"):
         for path in sorted((copy / step).rglob("*")):
-            if path.is_file():
+            if path.is_file() and path.name != "canary.md":  # planted by the main job (tests/conftest.py)
                 rel = path.relative_to(copy)
                 assert (ROOT / rel).read_bytes() == path.read_bytes(), f"{rel} drifted: run ./course.sh release"
 

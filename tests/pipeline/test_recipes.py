@@ -41,6 +41,8 @@ from tests.net import free_port
 from .demo_course import sampled_demo_course
 from .test_engine_security import _make_certificates, _stop
 
+pytestmark = pytest.mark.e2e  # an end-to-end run: ./course.sh test-e2e
+
 GUIDE = ROOT / "docs" / "GRADING_AT_SCALE.md"
 BIN = Path(sys.executable).parent
 EXPECTED = {"reference": 6, "untouched": 0, "partial": 5, "stripped": 6}

@@ -46,6 +46,8 @@ from .demo_course import sampled_demo_course
 from .formgrader import formgrader_server
 from .test_demo_grading import index
 
+pytestmark = pytest.mark.e2e  # an end-to-end run: ./course.sh test-e2e
+
 STUDENT = "a_scripts"
 # A folder name that is HTML: no "/" (not allowed in a name) and no glob characters.
 EVIL_STUDENT = "a_name\"><img src=x onerror=window.__pwned_student_id=1>"

@@ -34,6 +34,8 @@ from course.feedback import grades
 from .demo_course import sampled_demo_course
 from .test_demo_grading import cell, index
 
+pytestmark = pytest.mark.e2e  # an end-to-end run: ./course.sh test-e2e
+
 MEMORY_MIB = 512
 TMP_MIB = 48
 CELL_TIMEOUT = 10
