@@ -72,7 +72,7 @@ def release(root: Path = ROOT, which: list[str] | None = None, logfile: Path | N
                 shutil.rmtree(out)
             args = [verb, assignment, "--force"]
             if verb == "generate_solution":
-                args.append("--CourseDirectory.student_id=''")
+                args.append("--CourseDirectory.student_id=")  # empty (quotes in a value are deprecated in traitlets 5)
             run_nbgrader(root, args, logfile)
             for path in sorted(out.glob("*.ipynb")):
                 finish_notebook(path, assignment, conf["repository"], conf["branch"], wheel,

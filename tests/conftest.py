@@ -95,16 +95,18 @@ def main_job(tmp_path_factory) -> dict:
     tracks or would track) with canaries planted: its grades, its site and its public tree are
     checked by tests/pipeline/test_pipeline.py and tests/book/ (one group of tests, one worker).
 
-    Returns {"root": the copy, "stdout", "summary": build/pipeline.json, "seconds"}."""
+    Returns {"root": the copy, "stdout", "stderr", "summary": build/pipeline.json, "seconds"}."""
     from course import ROOT
     from course.check import scratch_copy
 
     root = scratch_copy(ROOT, tmp_path_factory.mktemp("main-job"))
     plant_canaries(root)
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "course", "pipeline"], cwd=root,
+    # Deprecation warnings shown in every process it starts (test_pipeline.py looks for them)
+    env = dict(os.environ, PYTHONWARNINGS="default::DeprecationWarning,default::PendingDeprecationWarning")
+    proc = subprocess.run([sys.executable, "-m", "course", "pipeline"], cwd=root, env=env,
                           capture_output=True, text=True, timeout=3000)
     seconds = time.perf_counter() - start
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
     summary = json.loads((root / "build" / "pipeline.json").read_text())
-    return {"root": root, "stdout": proc.stdout, "summary": summary, "seconds": seconds}
+    return {"root": root, "stdout": proc.stdout, "stderr": proc.stderr, "summary": summary, "seconds": seconds}

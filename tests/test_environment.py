@@ -205,3 +205,17 @@ def test_course_sh_lock_reproduces_the_lock(tmp_path):
     lost = {n: h - new[n][1] for n, (_, h) in old.items() if h - new[n][1]}
     assert not lost, f"hashes in requirements.txt that the index no longer lists: {lost}"
     assert (tmp_path / "requirements.txt").read_text().splitlines()[2] == LOCK.read_text().splitlines()[2]
+
+
+def test_a_deprecation_in_our_code_fails_and_a_third_party_one_is_shown():
+    """pytest.ini: a DeprecationWarning attributed to this project's modules is an error; one
+    attributed to another package is only shown in the warnings summary."""
+    import warnings
+
+    with pytest.raises(DeprecationWarning):
+        warnings.warn("going away", DeprecationWarning)  # attributed to tests.test_environment
+    with pytest.raises(PendingDeprecationWarning):
+        warnings.warn_explicit("going away later", PendingDeprecationWarning, "course/x.py", 1, module="course.x")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.warn_explicit("elsewhere", DeprecationWarning, "somelib/x.py", 1, module="somelib.x")
+    assert [str(w.message) for w in seen] == ["elsewhere"]
