@@ -26,13 +26,20 @@ fork it checks that no file of a module it imported has changed (an instructor w
 server that cannot start, refuses or dies is replaced or bypassed: the run then starts as
 ``python -m nbgrader`` (``spawn`` returns None). ``COURSE_FORKSERVER=0`` turns it off.
 
+A run lives as long as its client: when the client dies (a Dask worker killed, or leaving
+at its ``--lifetime``), the server's control socket closes and the server kills the runs
+in flight with their process groups, then exits (a server killed outright takes its runs
+with it too: Linux's parent-death signal), instead of their grading on for no one. A server the client closes or
+replaces (``Server.close``, a stale or refusing server) first lets its runs finish.
+
 Protocol: the client holds one end of a socket pair (the control socket; the server exits
 when it closes, that is when the client's process ends). For each run it makes a new
 socket pair, passes one end to the server over the control socket (``SCM_RIGHTS``) and
 writes the request (arguments, working folder, environment, modules to warm: one JSON
 line) on its own end. The forked child answers ``pid N`` once it leads its own session,
 then makes that socket its standard output and error: the client reads the run's log from
-it until the child and everything it started have closed it.
+it until the child and everything it started have closed it. A ``d`` on the control socket
+asks the server to exit once its runs have ended.
 """
 from __future__ import annotations
 
@@ -112,7 +119,60 @@ def _read_request(conn: socket.socket) -> dict:
     return request
 
 
-def _child(ctl: socket.socket, conn: socket.socket, request: dict) -> None:
+def _die_with(parent: int) -> None:
+    """Linux: have this process killed (SIGKILL) when ``parent``, the server, ends; if it has
+    already, end now. A run whose worker died has no one to report to."""
+    import ctypes
+    import signal
+
+    try:
+        if ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0) != 0:  # PR_SET_PDEATHSIG
+            return
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _ended(runs: dict) -> None:
+    """Forget the runs (``runs``: {pidfd: pid}) that have ended."""
+    for fd in [fd for fd in runs if select.select([fd], [], [], 0)[0]]:
+        os.close(fd)
+        del runs[fd]
+
+
+def _kill(runs: dict) -> None:
+    """Kill the runs still in flight, each with its process group (the run leads its session)."""
+    import signal
+
+    _ended(runs)
+    for pid in runs.values():
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _drain(ctl: socket.socket, runs: dict, asked: bool = False, limit: float = 3600) -> None:
+    """Wait until the runs in flight (``runs``: {pidfd: pid}) have ended, at most ``limit``
+    seconds. Unless the client ``asked`` for it (``Server.close``), stop if the client dies
+    (the control socket closes first): its runs are then killed."""
+    deadline, watch = time.monotonic() + limit, [] if asked else [ctl]
+    while runs and time.monotonic() < deadline:
+        ready, _, _ = select.select([*watch, *runs], [], [], max(0.0, deadline - time.monotonic()))
+        if ctl in ready:
+            msg, fds, _, _ = socket.recv_fds(ctl, 16, 1)
+            for fd in fds:  # a request sent before the client knew: it sees the socket close
+                os.close(fd)
+            if msg == b"d":  # closed on purpose: the runs finish
+                watch = []
+            elif not msg:
+                _kill(runs)
+                return
+        _ended(runs)
+
+
+def _child(ctl: socket.socket, conn: socket.socket, request: dict, server: int) -> None:
     """The forked run: never returns (``os._exit``)."""
     import atexit
     import runpy
@@ -124,6 +184,7 @@ def _child(ctl: socket.socket, conn: socket.socket, request: dict) -> None:
     try:
         ctl.close()
         os.setsid()
+        _die_with(server)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the run waits for its own children
         conn.sendall(f"pid {os.getpid()}\n".encode())
         null = os.open(os.devnull, os.O_RDONLY)
@@ -183,6 +244,7 @@ def serve() -> None:
     gc.collect()
     gc.freeze()  # keep the imported objects' pages shared with the children
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    me, runs = os.getpid(), {}  # runs in flight: {pidfd: pid} of the forked children
     sys.stdout.flush()
     sys.stderr.flush()
     ctl.sendall(f"ready {os.getpid()} {len(snapshot)} modules{'; failed: ' + ', '.join(failed) if failed else ''}\n"
@@ -192,9 +254,13 @@ def serve() -> None:
             msg, fds, _, _ = socket.recv_fds(ctl, 16, 1)
         except InterruptedError:
             continue
-        if not msg:
-            return  # the client is gone
+        if not msg:  # the client is gone: so are the runs in flight (and, should this server be
+            _kill(runs)  # killed itself, each run gets SIGKILL from _die_with)
+            return
         if not fds:
+            if msg == b"d":  # the client closes this server: the runs in flight finish first
+                _drain(ctl, runs, asked=True)
+                return
             continue
         conn = socket.socket(fileno=fds[0])
         try:
@@ -204,6 +270,7 @@ def serve() -> None:
             continue
         if _changed(snapshot):
             _answer(conn, b"stale\n")
+            _drain(ctl, runs)  # the client starts a new server; the runs in flight finish here
             return
         warm = [str(name) for name in request.get("warm", []) if str(name) not in sys.modules]
         for name in warm:
@@ -214,6 +281,7 @@ def serve() -> None:
         if warm:
             if _threads() != 1:
                 _answer(conn, f"refuse {_threads()} threads after importing {warm}\n".encode())
+                _drain(ctl, runs)
                 return
             snapshot.update(_module_files(snapshot))
             gc.freeze()
@@ -222,7 +290,13 @@ def serve() -> None:
         except OSError:  # no process could be made: the client sees the socket close
             pid = -1
         if pid == 0:
-            _child(ctl, conn, request)
+            _child(ctl, conn, request, me)
+        if pid > 0:
+            _ended(runs)
+            try:
+                runs[os.pidfd_open(pid)] = pid
+            except OSError:  # it has ended already
+                pass
         conn.close()
 
 
@@ -288,12 +362,12 @@ class Server:
         try:
             line = self._line(self.ctl)
         except OSError as exc:
-            self.close()
+            self.close(drain=False)
             raise Unavailable(f"the fork server did not start ({exc})") from None
         finally:
             self.ctl.settimeout(None)
         if not line.startswith("ready "):
-            self.close()
+            self.close(drain=False)
             raise Unavailable(f"the fork server did not start: {line or 'it exited'}")
         self.info = line
 
@@ -343,15 +417,24 @@ class Server:
             raise Unavailable(f"the fork server did not start the run ({first.decode(errors='replace') or 'it exited'})")
         return Run(mine, int(first[4:]), rest)
 
-    def close(self) -> None:
+    def close(self, drain: bool = True) -> None:
+        """Stop the server. ``drain``: it ends once the runs it started have (they go on);
+        else (a server that never became ready) it is killed if it does not end within 10 s."""
+        if drain:
+            try:
+                with self.lock:
+                    self.ctl.sendall(b"d")
+            except OSError:
+                pass
         try:
             self.ctl.close()
         except OSError:
             pass
         try:
-            self.proc.wait(timeout=10)
+            self.proc.wait(timeout=0.5 if drain else 10)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            if not drain:
+                self.proc.kill()
 
 
 _SERVERS: dict = {}

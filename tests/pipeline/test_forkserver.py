@@ -35,6 +35,10 @@ RUN = textwrap.dedent("""
                       "cwd": os.getcwd(), "argv": sys.argv[1:], "env": env, "seen": seen,
                       "stdin": sys.stdin.read()}), flush=True)
     print("to stderr", file=sys.stderr)
+    if "--nap" in sys.argv:
+        import time
+        time.sleep(4)
+        print("napped", flush=True)
     if "--sleep" in sys.argv:
         import subprocess, time
         subprocess.Popen(["sleep", "600"])
@@ -180,6 +184,72 @@ def test_the_server_goes_when_its_client_does(course):
             break
         time.sleep(0.1)
     assert not os.path.exists(f"/proc/{server}")
+
+
+def test_runs_in_flight_die_with_their_client(course):
+    """A client (a Dask worker) killed while its run grades: the server goes, and the run and
+    what it started with it, rather than grading on for no one."""
+    root, folder, env = course
+    script = textwrap.dedent("""
+        import sys, json, time
+        root, folder, env = json.loads(sys.argv[1])
+        sys.path.insert(0, root)
+        from course import forkserver
+        run = forkserver.spawn(["fs_probe_run", "--sleep"], folder, env, root)
+        print(run.pid, flush=True)
+        time.sleep(600)
+    """)
+    client = subprocess.Popen([sys.executable, "-c", script, json.dumps([str(root), str(folder), env])],
+                              stdout=subprocess.PIPE, text=True, cwd=root)
+    try:
+        run = int(client.stdout.readline())
+        for _ in range(100):
+            if len(_session(run)) == 2:  # the run and its `sleep 600`
+                break
+            time.sleep(0.1)
+        assert len(_session(run)) == 2
+        client.kill()
+        client.wait(timeout=30)
+        for _ in range(100):
+            if not _session(run):
+                break
+            time.sleep(0.1)
+        assert _session(run) == []
+    finally:
+        client.kill()
+
+
+def test_a_killed_server_takes_its_run_with_it(course):
+    """The server itself killed outright (SIGKILL: nothing of it runs): its run gets SIGKILL from
+    the kernel (the parent-death signal), and the watchdog's group kill still reaches the rest."""
+    root, folder, env = course
+    run = _run(root, folder, env, "--sleep")
+    with pytest.raises(subprocess.TimeoutExpired):
+        run.communicate(timeout=3)
+    server = int(open(f"/proc/{run.pid}/stat").read().rsplit(")", 1)[1].split()[1])
+    os.kill(server, signal.SIGKILL)
+    try:
+        for _ in range(100):
+            if run.pid not in _session(run.pid):
+                break
+            time.sleep(0.1)
+        assert run.pid not in _session(run.pid)
+    finally:
+        if _session(run.pid):  # its `sleep 600`, which the parent-death signal does not reach
+            os.killpg(run.pid, signal.SIGKILL)
+
+
+def test_a_replaced_server_lets_its_runs_finish(course):
+    """An edited module makes the server stale; the run it had started still finishes."""
+    root, folder, env = course
+    first = _run(root, folder, env, "--nap")
+    time.sleep(1)  # the run has started
+    plugins = root / "autograder" / "compare.py"
+    plugins.write_text(plugins.read_text() + "\nEDITED = True\n")
+    os.utime(plugins, ns=(time.time_ns(), time.time_ns() + 10**9))
+    second = _report(_run(root, folder, env).communicate(timeout=120)[0])
+    out = first.communicate(timeout=120)[0]
+    assert "napped" in out and second["ppid"] != _report(out)["ppid"]
 
 
 def test_switched_off(course):
