@@ -44,18 +44,15 @@ LONGEST_FIRST = (
 )
 
 
-def test_group(nodeid: str) -> str:
+def group_of(nodeid: str) -> str:
     """The group of the test ``nodeid``: its module's, or the shared one its module is in."""
     module = nodeid.split("::")[0]
     return SHARED.get(module, module)
 
 
-test_group.__test__ = False  # a helper, not a test
-
-
 def pytest_collection_modifyitems(config, items):
     rank = {group: k for k, group in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(test_group(item.nodeid), len(rank)))  # stable otherwise
+    items.sort(key=lambda item: rank.get(group_of(item.nodeid), len(rank)))  # stable otherwise
 
 
 def pytest_xdist_make_scheduler(config, log):
@@ -66,7 +63,7 @@ def pytest_xdist_make_scheduler(config, log):
 
     class GroupScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return test_group(nodeid)
+            return group_of(nodeid)
 
     config.option.loadscopereorder = False  # keep LONGEST_FIRST
     return GroupScheduling(config, log)
