@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -117,24 +115,15 @@ def batches(students: list[str], workers: int, largest: int = 25, total: int | N
 
 def feedback_task(task: dict, timeout: float | None = None) -> dict:
     """Feedback pages of one batch of students (``task["students"]``), in one nbgrader
-    process in the course folder (``task["root"]``, shared with the coordinator): forked
-    from the worker's warm fork server (course/forkserver.py: nbgrader's imports paid once
-    per worker), else started as ``python -m course.feedback --batch``. A student is done
-    only when the batch said so (a JSON line each): a batch that dies fails the rest."""
-    from course import forkserver
+    process in the course folder (``task["root"]``, shared with the coordinator), started as
+    grading runs are (``course.task.run_module``: forked from the worker's warm fork server).
+    A student is done only when the batch said so (a JSON line each): a batch that dies or
+    times out fails the rest."""
+    from course.task import run_module
 
     root, students = Path(task["root"]), list(task["students"])
-    args = ["course.feedback", "--batch", task["assignment"], *students]
-    env = kernel_env(root)
-    proc = forkserver.spawn(args, str(root), env, str(root))
-    if proc is None:
-        proc = subprocess.Popen([sys.executable, "-m", *args], cwd=root, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        log, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)
-        log = f"feedback exceeded the task's {timeout} s\n"
+    log, _ = run_module(["course.feedback", "--batch", task["assignment"], *students], root, kernel_env(root),
+                        root, timeout)
     done = {}
     for line in log.splitlines():
         if line.startswith("{"):

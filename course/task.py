@@ -129,6 +129,35 @@ def _kill(proc) -> None:
         pass
 
 
+def run_module(args: list[str], cwd: Path, env: dict, root: Path, timeout: float | None,
+               warm: list[str] = ()) -> tuple[str, bool]:
+    """``python -m args...`` in ``cwd`` with exactly ``env``, as a process of its own leading its
+    own session: forked from this worker's warm fork server for ``root`` (course/forkserver.py:
+    nbgrader's and the ``warm`` modules' imports paid once), else started plainly (the log then
+    says why). Registered in RUNNING (Ctrl-C cancels it); after ``timeout`` seconds its group is
+    killed. Returns (its output, stdout and stderr together; whether it was forked)."""
+    proc = forkserver.spawn(args, str(cwd), env, str(root), warm=list(warm))
+    why = "" if proc is not None or not forkserver.enabled(env) else \
+        f"[course] no fork server ({'; '.join(forkserver.refused()) or 'unavailable'}): a plain process\n"
+    if proc is None:
+        proc = subprocess.Popen([sys.executable, "-m", *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    RUNNING.add(proc)
+    try:
+        log, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+        try:
+            rest = proc.communicate(timeout=60)[0] or ""
+        except subprocess.TimeoutExpired:
+            rest = "(its output did not close within 60 s of the kill)\n"
+        log = f"{args[0]} exceeded the task's {timeout} s watchdog\n" + rest
+    finally:
+        RUNNING.discard(proc)
+    return why + log, not isinstance(proc, subprocess.Popen)
+
+
 def cancel_running() -> None:
     """Stop every task running in this process (Ctrl-C): nothing of theirs is merged."""
     for proc in list(RUNNING):
@@ -223,30 +252,10 @@ def _grade_in_view(root: Path, task: dict, result: dict, timeout: float | None) 
         env = task_env(view)
         args = ["nbgrader", "autograde", assignment, f"--student={student}", "--force"]
         spawned = time.time()
-        # Forked from this worker's warm fork server (course/forkserver.py: nbgrader and the
-        # cases' imports paid once), else a plain process; either way a process of its own.
-        proc = forkserver.spawn(args, str(view), env, str(root), warm=[f"autograder.cases.{assignment}"])
-        why = "" if proc is not None or not forkserver.enabled(env) else \
-            f"[course] no fork server ({'; '.join(forkserver.refused()) or 'unavailable'}): a plain process\n"
-        if proc is None:
-            proc = subprocess.Popen([sys.executable, "-m", *args], cwd=view, env=env, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
-        RUNNING.add(proc)
-        try:
-            log, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill(proc)
-            try:
-                rest = proc.communicate(timeout=60)[0] or ""
-            except subprocess.TimeoutExpired:
-                rest = "(its output did not close within 60 s of the kill)\n"
-            log = f"nbgrader exceeded the task's {timeout} s watchdog\n" + rest
-        finally:
-            RUNNING.discard(proc)
-        result["log"] = (why + log)[-20000:]
+        log, forked = run_module(args, view, env, root, timeout, warm=[f"autograder.cases.{assignment}"])
+        result["log"] = log[-20000:]
         result["phases"] = phases(log, spawned, time.time())
-        result["phases"]["forked"] = not isinstance(proc, subprocess.Popen)
+        result["phases"]["forked"] = forked
         graded = view / "autograded" / student / assignment
         if graded.is_dir():
             # Only the graded notebooks, the student's own files and nbgrader's timestamp leave.
