@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -222,6 +223,18 @@ def with_figures(nb_bytes: bytes, kib: int, seed: int, images: int = 4) -> bytes
     return json.dumps(nb, indent=1).encode()
 
 
+def pg_binary(name: str) -> str | None:
+    """The path of PostgreSQL's program ``name`` (initdb, pg_ctl): on PATH, else the newest in
+    Debian's /usr/lib/postgresql/<version>/bin; None if it is not installed."""
+    found = shutil.which(name)
+    if found:
+        return found
+    for folder in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (folder / name).exists():
+            return str(folder / name)
+    return None
+
+
 class local_postgres:
     """A throwaway PostgreSQL server (Debian's postgresql: initdb and pg_ctl) in a scratch
     folder, listening on a Unix socket only; ``database(name)`` makes a database and returns
@@ -233,13 +246,10 @@ class local_postgres:
         import tempfile
 
         def find(name):
-            found = shutil.which(name)
-            if found:
-                return found
-            for folder in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-                if (folder / name).exists():
-                    return str(folder / name)
-            raise RuntimeError(f"PostgreSQL's {name} is not installed (apt-get install postgresql)")
+            found = pg_binary(name)
+            if found is None:
+                raise RuntimeError(f"PostgreSQL's {name} is not installed (apt-get install postgresql)")
+            return found
 
         initdb, pg_ctl = find("initdb"), find("pg_ctl")
         self.base = Path(tempfile.mkdtemp(prefix="dlcourse-bench-pg-"))

@@ -9,17 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from course.bench import pg_binary
 from tests.net import free_port
 
 
-def _pg_bin(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    for folder in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (folder / name).exists():
-            return str(folder / name)
-    return None
 
 
 _CONTROL: dict = {}  # url -> {"start": argv, "stop": argv}
@@ -28,7 +21,7 @@ _CONTROL: dict = {}  # url -> {"start": argv, "stop": argv}
 @pytest.fixture(scope="module")
 def postgres(tmp_path_factory):
     """A real PostgreSQL server for this module (Debian's postgresql, installed by .ci/run)."""
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    initdb, pg_ctl = pg_binary("initdb"), pg_binary("pg_ctl")
     if not (initdb and pg_ctl):
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL is not installed: .ci/run installs Debian's postgresql package")
