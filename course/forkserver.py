@@ -458,27 +458,36 @@ def _key(root: str, env: dict) -> tuple:
     return os.path.realpath(root), json.dumps(dict(sorted(same.items())))
 
 
-def start_server(root: str, env: dict) -> str | None:
-    """Start the server for (``root``, ``env``) now, if there is none; its "ready" line, or
-    None when none can run (``refused()`` says why)."""
-    if not enabled(env):
+def _server(key: tuple, env: dict) -> Server | None:
+    """The live server for ``key`` (made the most recently used), started if there is none
+    (the least recently used goes beyond MAX_SERVERS); None if servers are refused for it.
+    Called with _LOCK held."""
+    if key in _REFUSED:
         return None
-    key = _key(root, env)
-    with _LOCK:
-        server = _SERVERS.get(key)
-        if server is not None and server.alive():
-            return server.info
-        if key in _REFUSED:
-            return None
+    server = _SERVERS.pop(key, None)
+    if server is not None and not server.alive():
+        server.close()
+        server = None
+    if server is None:
+        while len(_SERVERS) >= MAX_SERVERS:
+            _SERVERS.pop(next(iter(_SERVERS))).close()
         try:
             server = Server(key[0], env)
         except Unavailable as exc:
             _REFUSED[key] = str(exc)
             return None
-        while len(_SERVERS) >= MAX_SERVERS:
-            _SERVERS.pop(next(iter(_SERVERS))).close()
-        _SERVERS[key] = server
-        return server.info
+    _SERVERS[key] = server
+    return server
+
+
+def start_server(root: str, env: dict) -> str | None:
+    """Start the server for (``root``, ``env``) now, if there is none; its "ready" line, or
+    None when none can run (``refused()`` says why)."""
+    if not enabled(env):
+        return None
+    with _LOCK:
+        server = _server(_key(root, env), env)
+    return server.info if server is not None else None
 
 
 def spawn(argv: list[str], cwd: str, env: dict, root: str, warm: list[str] = ()) -> Run | None:
@@ -490,21 +499,9 @@ def spawn(argv: list[str], cwd: str, env: dict, root: str, warm: list[str] = ())
     key = _key(root, env)
     for _ in range(2):  # a stale or dead server is replaced once
         with _LOCK:
-            if key in _REFUSED:
-                return None
-            server = _SERVERS.pop(key, None)
-            if server is not None and not server.alive():
-                server.close()
-                server = None
-            if server is None:
-                while len(_SERVERS) >= MAX_SERVERS:
-                    _SERVERS.pop(next(iter(_SERVERS))).close()
-                try:
-                    server = Server(key[0], env)
-                except Unavailable as exc:
-                    _REFUSED[key] = str(exc)
-                    return None
-            _SERVERS[key] = server  # most recently used last
+            server = _server(key, env)
+        if server is None:
+            return None
         try:
             return server.spawn(argv, cwd, env, warm)
         except Unavailable as exc:
