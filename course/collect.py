@@ -35,9 +35,12 @@
    (so grading needs no ``collect`` to know it); without one, a due date set with
    ``nbgrader db assignment add ASSIGNMENT --duedate=...`` is used as it is. The penalty
    is ``LatePenalty`` below, nbgrader's late-submission plugin, configured from
-   course.toml in nbgrader_config.py.
+   course.toml in nbgrader_config.py. A student's extension (course.toml ``[grading]
+   extensions.<assignment>.<student>``, course/extensions.py) moves that student's due date
+   in the report; grading writes it into the gradebook's submission.
 7. The report (what matched, what did not and why, who on the roster submitted nothing,
-   times and lateness) is printed and written to ``build/collect/<assignment>.json``.
+   times, lateness and extensions, and extensions given to ids in neither the roster nor the
+   export) is printed and written to ``build/collect/<assignment>.json``.
 
 Re-running with the same export changes nothing: same archive, same submitted/ tree (files
 are not rewritten), same record and report. Bad input (no such assignment or export, not a
@@ -327,6 +330,7 @@ class _Run:
     signatures: list
     record: dict
     due: datetime | None
+    extensions: dict  # {student: timedelta} of course.toml [grading] extensions.<assignment>
     times: dict
     times_name: str
     zip_times: bool
@@ -372,6 +376,7 @@ def _choose(items: list[Item]) -> tuple[list[Item], list[Item], list[tuple[Item,
 
 def _submission_time(run: _Run, sid: str, chosen: list[Item], entry: dict) -> datetime | None:
     """The attempt's time: the export's own, else --times, else (--zip-times) its entries'."""
+    from course.extensions import describe
     from course.lms.base import safe_text
 
     stamp, source = chosen[0].parsed.time, chosen[0].parsed.time_source
@@ -397,6 +402,9 @@ def _submission_time(run: _Run, sid: str, chosen: list[Item], entry: dict) -> da
     entry.update({"time": stamp.isoformat() if stamp else None, "time_source": source or None,
                   "lms_late": lms_late})
     due, lms = run.due, run.lms
+    if due is not None and sid in run.extensions:  # the student's own due date (course/extensions.py)
+        entry["extension"] = describe(run.extensions[sid], due)
+        due = due + run.extensions[sid]
     if stamp and due:
         entry["late_seconds"] = max(0, int((stamp - due).total_seconds()))
     if stamp is None and due is not None and not lms_late:
@@ -550,7 +558,8 @@ def _collect(root: Path, assignment: str, export: Path, *, lms: str | None = Non
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from course.config import settings
-    from course.gradebook import db_url, sync_due_date
+    from course.extensions import configured_extensions
+    from course.gradebook import DueDateError, db_url, sync_due_date
     from course.lms import LAYOUTS, detect
     from course.lms.base import Refused, SafeExtractor, is_junk, safe_text
     from course.lms.roster import RosterError, gradebook_roster, import_roster, read_roster, usable_id
@@ -592,6 +601,10 @@ def _collect(root: Path, assignment: str, export: Path, *, lms: str | None = Non
         raise CollectError(str(exc)) from None
     time_table = read_times(times, tz) if times else {}
     due, due_source = due_date(root, assignment)
+    try:
+        extensions = configured_extensions(root, assignment, due)
+    except DueDateError as exc:
+        raise CollectError(str(exc)) from None
     grading = settings(root).get("grading", {})
     url = db_url(root)
     if (root / "submitted").is_symlink():
@@ -667,7 +680,7 @@ def _collect(root: Path, assignment: str, export: Path, *, lms: str | None = Non
         record_path = root / "build" / "collected" / f"{assignment}.json"
         run = _Run(root=root, assignment=assignment, lms=lms, top=top, older=base / "older", digest=digest,
                    extractor=extractor, collector=collector, signatures=release_signatures(root / "assignments"),
-                   record=_read_record(record_path), due=due, times=time_table,
+                   record=_read_record(record_path), due=due, extensions=extensions, times=time_table,
                    times_name=Path(times).name if times else "", zip_times=zip_times, zone=tz, unmatched=unmatched)
         for sid in sorted(owned):
             _collect_student(run, sid, owned[sid], students[sid])
@@ -675,6 +688,9 @@ def _collect(root: Path, assignment: str, export: Path, *, lms: str | None = Non
         report["students"] = {sid: students[sid] for sid in sorted(owned)}
         report["unmatched"] = sorted(unmatched, key=lambda u: (u["file"], u["why"]))
         report["missing"] = sorted(s.id for s in roster_obj.students if s.id not in owned) if roster_obj else []
+        known = {s.id for s in roster_obj.students} if roster_obj else set()
+        # An extension for an id that is neither in the roster nor in this export is most likely a typo.
+        report["extensions_unknown"] = sorted(set(extensions) - known - set(owned))
         report["ignored"] = ignored
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -711,6 +727,8 @@ def show(report: dict, log=print) -> None:
             late = f", LATE by {s['late_seconds'] / 3600:.2f} h"
         elif s.get("late_seconds") == 0:
             late = ", on time"
+        if s.get("extension"):
+            late += f" (extension {s['extension']})"
         log(f"[collect]   {sid} ({safe_text(s['name']) or '?'}): {s['status']}: {files or 'no file'}; {when}{late}")
         for older in s["older"]:
             log(f"[collect]     kept aside: {safe_text(older['file'], 100)}: {older['why']}")
@@ -721,6 +739,9 @@ def show(report: dict, log=print) -> None:
         log(f"[collect]   NOT COLLECTED{who}: {safe_text(u['file'], 120)}: {u['why']}")
     if report["missing"]:
         log(f"[collect]   no submission from: {', '.join(report['missing'])}")
+    if report.get("extensions_unknown"):
+        log(f"[collect]   course.toml gives extensions to ids in neither the roster nor this export (a typo?): "
+            f"{', '.join(safe_text(s) for s in report['extensions_unknown'])}")
     counts = {}
     for s in report["students"].values():
         counts[s["status"]] = counts.get(s["status"], 0) + 1

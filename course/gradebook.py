@@ -65,17 +65,20 @@ def configured_due_date(root: Path, assignment: str) -> datetime | None:
     """course.toml's ``[grading] due_dates.<assignment>`` (with its UTC offset), None when not set."""
     from course.config import settings
 
-    where = f"course.toml [grading] due_dates.{assignment}"
     due = (settings(root).get("grading", {}).get("due_dates") or {}).get(assignment)
-    if due is None:
-        return None
-    if isinstance(due, datetime):
-        stamp = due
+    return None if due is None else parse_time(due, f"course.toml [grading] due_dates.{assignment}")
+
+
+def parse_time(value, where: str) -> datetime:
+    """A time course.toml gives (a TOML date-time, or ISO 8601 text) with its UTC offset;
+    DueDateError, naming ``where``, when it is not one."""
+    if isinstance(value, datetime):
+        stamp = value
     else:
         try:
-            stamp = datetime.fromisoformat(str(due).strip().replace("Z", "+00:00"))
+            stamp = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
         except ValueError:
-            raise DueDateError(f"{where}: {str(due)!r} is not an ISO 8601 time such as "
+            raise DueDateError(f"{where}: {str(value)!r} is not an ISO 8601 time such as "
                                "2026-12-01T23:59:00+00:00") from None
     if stamp.tzinfo is None:
         raise DueDateError(f"{where} has no UTC offset; write it as 2026-12-01T23:59:00+00:00")

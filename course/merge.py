@@ -1,7 +1,7 @@
 """Merge one graded task into the class's gradebook and autograded/: exactly once.
 
 ``merge_result(root, db_url, result)`` runs in the coordinator only (one writer). A
-student's grades, comments, late penalties, submission time and (on a first grading) the
+student's grades, comments, late penalties, submission time, extension and (on a first grading) the
 student and submission rows are written in ONE database transaction through the
 gradebook's own session: nbgrader's helpers (``update_or_create_student``,
 ``update_or_create_submission``) commit as they go, so they are not used here. A
@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 DB_RETRY_SECONDS = 30.0
@@ -56,6 +56,8 @@ def _write_grades(gb, assignment: str, student: str, rows: dict) -> None:
             db.flush()
         # The collector's time or none: a time left by an earlier grading never survives a regrade.
         sub.timestamp = datetime.fromisoformat(rows["timestamp"]) if rows.get("timestamp") else None
+        # The extension the task's grading used (course.toml's, course/extensions.py), or none.
+        sub.extension = timedelta(seconds=rows["extension_seconds"]) if rows.get("extension_seconds") else None
         for nb in sub.notebooks:
             got = rows["notebooks"].get(nb.name)
             if got is None:

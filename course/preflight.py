@@ -17,7 +17,9 @@ the verb's old name, still works), also run by ``course autograde`` and, for pla
    reads it) is course.toml's ``[grading] due_dates.<assignment>`` when set
    (``course.gradebook.sync_due_date``, which ``./course.sh collect`` uses too); without
    one, a due date set with ``nbgrader db assignment add ASSIGNMENT --duedate=...`` stays
-   as it is;
+   as it is; course.toml's extensions of the assignment (``[grading] extensions.<assignment>.
+   <student>``, course/extensions.py) are checked and listed, and the hook writes each into
+   its student's submission before nbgrader grades it;
 6. the generated offline data exist (the sandbox mounts them read-only).
 
 Any missing piece raises ``GradingNotReady`` with the command that fixes it.
@@ -29,6 +31,7 @@ import sys
 from pathlib import Path
 
 from course import ROOT
+from course.extensions import configured_extensions, describe, sync_extension
 from course.gradebook import (DueDateError, GradebookSyncFailed, configured_due_date, known_assignments,
                               sync_due_date, sync_gradebook)
 
@@ -80,6 +83,13 @@ def prepare(root: Path = ROOT, which: list[str] | None = None, log=print) -> Non
         due, source = sync_due_date(root, assignment)
         if due is not None:
             log(f"[preflight] {assignment}: due {due.isoformat()} ({source})")
+        try:
+            extensions = configured_extensions(root, assignment, due)
+        except DueDateError as exc:
+            raise GradingNotReady(str(exc)) from None
+        if extensions:
+            log(f"[preflight] {assignment}: extensions: " + "; ".join(
+                f"{student} {describe(extra, due)}" for student, extra in sorted(extensions.items())))
     prepare_offline_data()
 
 
@@ -88,24 +98,30 @@ _PREPARED: set = set()  # assignments this process has run the preflight for
 
 def preflight_hook(root: Path, then):
     """An nbgrader ``pre_convert_hook`` for plain ``nbgrader autograde`` and the formgrader:
-    the preflight (``prepare``) of the assignment being graded, once per process, then
-    ``then`` (the intake's hook). nbgrader calls it for each submission before it looks
-    the assignment up in the gradebook, so a fresh clone's gradebook is synced in time.
-    ``COURSE_SKIP_PREFLIGHT`` (set by ``course autograde``, which runs it itself) skips it.
-    Grading that cannot start stops the command with exit status 2 and the reason (in the
-    formgrader, nbgrader reports it as the failed autograde's error)."""
+    the preflight (``prepare``) of the assignment being graded, once per process, then the
+    student's extension written into the gradebook (``sync_extension``), then ``then`` (the
+    intake's hook). nbgrader calls it for each submission before it looks the assignment up
+    in the gradebook, so a fresh clone's gradebook is synced in time.
+    ``COURSE_SKIP_PREFLIGHT`` (set by ``course autograde``, which runs it itself) skips the
+    preflight, not the extension: each task of ``course autograde`` writes it into its own
+    gradebook. Grading that cannot start stops the command with exit status 2 and the reason
+    (in the formgrader, nbgrader reports it as the failed autograde's error)."""
     import os
 
     def hook(assignment=None, student=None, notebooks=None, **kwargs):
-        if notebooks and not os.environ.get("COURSE_SKIP_PREFLIGHT"):
-            name = Path(os.path.abspath(notebooks[0])).parent.name  # submitted/<student>/<assignment>/
-            if name not in _PREPARED:
-                try:
+        if notebooks:
+            folder = Path(os.path.abspath(notebooks[0])).parent  # submitted/<student>/<assignment>/
+            name = folder.name
+            try:
+                if name not in _PREPARED and not os.environ.get("COURSE_SKIP_PREFLIGHT"):
                     prepare(root, [name], log=lambda message: print(message, file=sys.stderr))
-                except GradingNotReady as exc:
-                    print(f"[course] grading cannot start: {exc}", file=sys.stderr)
-                    raise SystemExit(2) from None  # not an Exception: nbgrader would swallow it
-                _PREPARED.add(name)
+                    _PREPARED.add(name)
+                extra = sync_extension(root, name, folder.parent.name)
+            except (GradingNotReady, DueDateError) as exc:
+                print(f"[course] grading cannot start: {exc}", file=sys.stderr)
+                raise SystemExit(2) from None  # not an Exception: nbgrader would swallow it
+            if extra:
+                print(f"[course] {folder.parent.name}: an extension of {describe(extra)} on {name}", file=sys.stderr)
         return then(assignment=assignment, student=student, notebooks=notebooks, **kwargs)
 
     return hook

@@ -74,18 +74,28 @@ def submission_files(root: Path, assignment: str, student: str) -> dict:
 
 def task_key(root: Path, assignment: str, student: str, submission: dict) -> str:
     """What a grade depends on: the submission (with the collector's time), the answers and
-    manifest, the release, the config, and the assignment's due date in the gradebook (what
-    the task's template gradebook holds: course.toml's, synced by the preflight, or one set
-    with ``nbgrader db assignment add --duedate``), so a changed due date regrades."""
+    manifest, the release, the config (course.toml as read, but of its extensions only the
+    student's own, so an extension regrades that student alone), and the assignment's due
+    date in the gradebook (what the task's template gradebook holds: course.toml's, synced by
+    the preflight, or one set with ``nbgrader db assignment add --duedate``), so a changed due
+    date regrades."""
+    from course.config import settings
+    from course.extensions import extension_for
     from course.gradebook import db_url, gradebook_due_date
 
     digest = hashlib.sha256()
     digest.update(json.dumps(submission, sort_keys=True).encode())
     root = Path(root)
     for path in [root / "autograder" / "answers" / "MANIFEST.sha256", root / "nbgrader_config.py",
-                 root / "course.toml", *sorted((root / "assignments" / assignment).glob("*.ipynb"))]:
+                 *sorted((root / "assignments" / assignment).glob("*.ipynb"))]:
         if path.exists():
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    if (root / "course.toml").exists():
+        config = settings(root)
+        config.get("grading", {}).pop("extensions", None)
+        extra = extension_for(root, assignment, student)
+        digest.update(b"course.toml\0" + json.dumps(config, sort_keys=True, default=str).encode()
+                      + b"\0extension\0" + str(extra.total_seconds() if extra else None).encode())
     due = gradebook_due_date(db_url(root), assignment)
     digest.update(b"due date\0" + (due.isoformat() if due else "none").encode())
     return digest.hexdigest()
@@ -107,7 +117,8 @@ def _gradebook_rows(db: Path, assignment: str, student: str) -> dict:
             sub = gb.find_submission(assignment, student)
         except MissingEntry:
             return {}
-        out = {"timestamp": sub.timestamp.isoformat() if sub.timestamp else None, "notebooks": {}}
+        out = {"timestamp": sub.timestamp.isoformat() if sub.timestamp else None,
+               "extension_seconds": sub.extension.total_seconds() if sub.extension else None, "notebooks": {}}
         for nb in sub.notebooks:
             out["notebooks"][nb.name] = {
                 "late_submission_penalty": nb.late_submission_penalty,
