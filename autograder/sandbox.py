@@ -54,7 +54,6 @@ import secrets
 import shutil
 import stat
 import sys
-import tempfile
 import tomllib
 import weakref
 from pathlib import Path
@@ -71,6 +70,7 @@ from traitlets import DottedObjectName, Type, Unicode
 from autograder import cgroups
 from autograder.kernel_notebook import kernel_copy
 from autograder.rmtree import remove_tree
+from autograder.scratch import make_scratch
 
 AUTOGRADER = Path(__file__).resolve().parent
 COURSE_ROOT = AUTOGRADER.parent
@@ -459,7 +459,7 @@ class SandboxKernelManager(AsyncKernelManager):
 
     def _make_scratch(self) -> Path:
         self._teardown()
-        scratch = Path(tempfile.mkdtemp(prefix="dlcourse-sandbox-"))
+        scratch = make_scratch("dlcourse-sandbox-")  # names its owner, for autograder.scratch's sweep
         (scratch / "ipc").mkdir()
         (scratch / "work").mkdir()
         self._uid = sandbox_uid()

@@ -35,13 +35,13 @@ import os
 import shutil
 import ssl
 import sys
-import tempfile
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 
+from autograder.scratch import make_scratch
 from course.merge import close_gradebooks, merge_result
 from course.task import cancel_running, grade_task, make_task
 
@@ -182,7 +182,7 @@ def dask_client(workers: int, scheduler: str | None = None, security=None):
     import dask
 
     security = local_security()
-    scratch = tempfile.mkdtemp(prefix="dlcourse-dask-")  # 0700: not a shared /tmp/dask-scratch-space
+    scratch = make_scratch("dlcourse-dask-")  # 0700: not a shared /tmp/dask-scratch-space
     cluster = None
     try:
         # No HTTP routes: the scheduler and workers still open an HTTP port on 127.0.0.1, plain

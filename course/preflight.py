@@ -20,7 +20,9 @@ the verb's old name, still works), also run by ``course autograde`` and, for pla
    as it is; course.toml's extensions of the assignment (``[grading] extensions.<assignment>.
    <student>``, course/extensions.py) are checked and listed, and the hook writes each into
    its student's submission before nbgrader grades it;
-6. the generated offline data exist (the sandbox mounts them read-only).
+6. scratch folders that grading processes of this host left when they were killed outright
+   are removed (``autograder.scratch``);
+7. the generated offline data exist (the sandbox mounts them read-only).
 
 Any missing piece raises ``GradingNotReady`` with the command that fixes it.
 """
@@ -30,6 +32,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from autograder.scratch import sweep_scratch
 from course import ROOT
 from course.extensions import configured_extensions, describe, sync_extension
 from course.gradebook import (DueDateError, GradebookSyncFailed, configured_due_date, known_assignments,
@@ -49,7 +52,7 @@ def _sync(root: Path, assignment: str) -> None:
 
 
 def prepare(root: Path = ROOT, which: list[str] | None = None, log=print) -> None:
-    """Steps 1 to 6 of the module doc for ``which`` (default: every assignment)."""
+    """Steps 1 to 7 of the module doc for ``which`` (default: every assignment)."""
     from autograder.answer_store import AnswersInvalid, verify_answers
     from autograder.sandbox import SandboxUnavailable, check_sandbox
     from course.config import assignments, prepare_offline_data
@@ -90,6 +93,8 @@ def prepare(root: Path = ROOT, which: list[str] | None = None, log=print) -> Non
         if extensions:
             log(f"[preflight] {assignment}: extensions: " + "; ".join(
                 f"{student} {describe(extra, due)}" for student, extra in sorted(extensions.items())))
+    for line in sweep_scratch():  # folders of grading processes on this host that were killed outright
+        log(f"[preflight] {line}")
     prepare_offline_data()
 
 

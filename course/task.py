@@ -29,11 +29,12 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from autograder.recognise import recognise, release_signatures
+from autograder.rmtree import remove_tree
+from autograder.scratch import make_scratch, sweep_once
 from autograder.submission import TIMESTAMP, collected_record, collection_time, read_folder, safe_text
 from course import forkserver
 from course.config import tool_env
@@ -183,6 +184,7 @@ def grade_task(task: dict, timeout: float | None = None) -> dict:
     result = {"assignment": assignment, "student": student, "key": task["key"], "ok": False,
               "notes": list(task["submission"]["notes"])}
     try:
+        sweep_once()  # what a killed grading process on this host left in /tmp (autograder/scratch.py)
         _grade_in_view(root, task, result, timeout)
     except Exception as exc:  # this student's task fails; the class goes on
         result["ok"] = False
@@ -244,8 +246,8 @@ def task_env(view: Path) -> dict:
 def _grade_in_view(root: Path, task: dict, result: dict, timeout: float | None) -> None:
     assignment, student = task["assignment"], task["student"]
     submission = task["submission"]
-    with tempfile.TemporaryDirectory(prefix="dlcourse-task-") as scratch:
-        view = Path(scratch)
+    view = make_scratch("dlcourse-task-")  # names its owner: a sweep removes it if this process dies
+    try:
         _course_view(root, view, assignment)
         shutil.copy2(task["template_db"], view / "gradebook.db")
         folder = view / "submitted" / student / assignment
@@ -276,3 +278,5 @@ def _grade_in_view(root: Path, task: dict, result: dict, timeout: float | None) 
             result["ok"] = True
         for path in sorted((view / "build" / "intake" / student / assignment).glob("*.json")):
             result["notes"] += [safe_text(n) for n in json.loads(path.read_text())]
+    finally:
+        remove_tree(view)

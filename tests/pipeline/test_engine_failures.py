@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -28,8 +29,11 @@ def grade_or_raise(task, timeout=None):
     """engine.grade_task for the Dask test: runs in the worker process (imported from here)."""
     if task["student"] in (CRASH_TASK, NO_LOG):
         raise RuntimeError(f"boom in pid {os.getpid()}")
-    if task["student"] == KILLS_WORKER:
-        os._exit(3)  # the worker process dies under the task
+    if task["student"] == KILLS_WORKER:  # the worker process dies under the task, leaving its scratch view
+        from autograder.scratch import make_scratch
+
+        Path(task["root"], "build", "killed-task-view").write_text(str(make_scratch("dlcourse-task-")))
+        os._exit(3)
     from course.task import grade_task
 
     return grade_task(task, timeout)
@@ -150,6 +154,15 @@ def test_dask_engine_class_survives_failures(course, monkeypatch, capsys):
     })
     crashed_in = int(next(n for n in report["demo"][CRASH_TASK] if "boom in pid" in n).split("boom in pid ")[1])
     assert crashed_in != os.getpid()  # it raised in a worker process
+    # The dead worker's scratch view is still in /tmp; the next preflight (or the first task of a
+    # worker process) removes it.
+    from course.preflight import prepare
+
+    left = Path((root / "build" / "killed-task-view").read_text())
+    assert left.is_dir()
+    lines = []
+    prepare(root, ["demo"], log=lines.append)
+    assert f"[preflight] removed {left}, left by a grader that died" in lines and not left.exists()
 
 
 def test_keyboard_interrupt_still_stops_the_run(monkeypatch):
