@@ -14,11 +14,13 @@ through ``HTMLExporter`` configuration, which both renderings read:
   outputs and grader comments are rendered by nbconvert as before, then the HTML is
   cleaned. Kept: formatting, headings, lists, tables, code blocks, links to http(s),
   mailto and ``#anchors``, images (``data:image/...`` and files of the submission; not
-  http(s), which would tell the student who looked and when), math as ``$...$`` text.
+  http(s), which would tell the student who looked and when), formulas as MathML
+  (``autograder.mathml``: an allow-list of presentation elements, put in after the
+  cleaning; a formula it cannot draw safely stays ``$...$`` text).
   Dropped: scripts, styles, event-handler and style attributes, ``javascript:``/``data:``
   links, links to relative paths (in the formgrader they would open a file the student
   submitted, on the server's origin), iframes, objects, forms, meta, inline SVG and
-  MathML; ids are prefixed (``user-content-``), so no DOM clobbering.
+  MathML the student wrote as HTML; ids are prefixed (``user-content-``), so no DOM clobbering.
 - ``SanitizeSubmission`` (an ``HTMLExporter`` preprocessor): outputs are reduced to
   plain text, PNG/JPEG, LaTeX, cleaned ``text/html``, ``text/markdown`` (cleaned by the
   filter) and SVG with only drawing elements (scripts, ``foreignObject``, links,
@@ -29,9 +31,10 @@ through ``HTMLExporter`` configuration, which both renderings read:
   the student's name and ids in the formgrader's page resources are escaped.
 - ``FeedbackExporter`` (``GenerateFeedback.exporter_class``): feedback HTML carries a
   Content-Security-Policy that forbids scripts, frames, forms and any request but
-  ``data:`` images, and no ``<script>`` element at all (MathJax included: formulas show as
-  TeX). ``course.feedback`` then gives the same to any HTML file under feedback/ that
-  lacks it (a student's own ``.html``, which nbgrader copies back with the feedback).
+  ``data:`` images, and no ``<script>`` element at all (MathJax included: formulas are
+  MathML, which needs none). ``course.feedback`` then gives the same to any HTML file
+  under feedback/ that lacks it (a student's own ``.html``, which nbgrader copies back with
+  the feedback).
 
 ``autograder.formgrader_guard`` covers the formgrader's other pages and the files it serves.
 """
@@ -49,10 +52,13 @@ from bs4 import BeautifulSoup
 from defusedxml import ElementTree as SafeET
 from jinja2 import pass_context
 from nbconvert.exporters import HTMLExporter
+from nbconvert.filters.markdown_mistune import MarkdownWithMath
 from nbconvert.preprocessors import Preprocessor
 from nbformat.notebooknode import NotebookNode
 from traitlets import Bool, Unicode
 from traitlets.config import LoggingConfigurable
+
+from autograder.mathml import MathMLRenderer, place_formulas
 
 CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'none'; "
        "object-src 'none'; frame-src 'none'; base-uri 'none'; form-action 'none'")
@@ -143,16 +149,20 @@ class SafeMarkdown(LoggingConfigurable):
     """
 
     def __call__(self, context, source):
-        render = getattr(self.parent, "markdown2html", None)
-        if render is None:  # not under an HTMLExporter: nbconvert's renderer with its defaults
-            render = HTMLExporter().markdown2html
+        exporter = self.parent if isinstance(self.parent, HTMLExporter) else HTMLExporter()
         source = _text(source)
         try:
-            rendered = render(context, source)
+            renderer = MathMLRenderer(  # what HTMLExporter.markdown2html makes, formulas held apart
+                escape=False, attachments=context.get("cell", {}).get("attachments", {}),
+                embed_images=exporter.embed_images,
+                path=context.get("resources", {}).get("metadata", {}).get("path", ""),
+                anchor_link_text=exporter.anchor_link_text, exclude_anchor_links=exporter.exclude_anchor_links,
+                **exporter.lexer_options)
+            rendered = MarkdownWithMath(renderer=renderer).render(source)
         except Exception as exc:  # e.g. a missing attachment: show the text, not a broken page
             self.log.warning("markdown shown as text: %s: %s", type(exc).__name__, exc)
             return f"<pre>{html.escape(source)}</pre>"
-        return clean_html(rendered)
+        return place_formulas(clean_html(rendered), renderer)
 
 
 SafeMarkdown.jinja_pass_arg = pass_context(lambda: None).jinja_pass_arg  # jinja passes the context

@@ -118,6 +118,9 @@ def markdown_payloads(port: int) -> str:
 <img src="http://127.0.0.1:{port}/md_pixel">
 
 ![diagram](attachment:diagram.png)
+
+Formulas that carry markup: $\\text{{<img src=x onerror={js('md_math_text', port)}>}}$ and
+$\\href{{javascript:{js('md_math_href', port)}}}{{jslink-math}}$ and $\\style{{background:url(http://127.0.0.1:{port}/md_math_css)}}{{x}}$
 """
 
 
@@ -335,17 +338,28 @@ def test_feedback_pages_run_nothing(graded, browser):
 
 
 def test_feedback_shows_the_honest_parts_and_carries_the_csp(graded, browser):
-    """Does the student's feedback still show their text, math as TeX, tables and the verdicts?"""
+    """Does the student's feedback still show their text, their formulas drawn as MathML
+    (no script needed, so the CSP stays), tables and the verdicts?"""
     root = graded["root"]
     page = root / "feedback" / STUDENT / "demo" / "demo.html"
     text = page.read_text()
     assert page_problems(text) == [], text[:600]
     assert f'content="{CSP}"'.replace("'", "&#x27;") in text or f'content="{CSP}"' in text
-    found = visit(browser, graded["watch"], url=page.as_uri())
+    drawn = []
+
+    def formulas(page):
+        drawn.extend(page.evaluate("() => [...document.querySelectorAll('math')].map(m => ({ns: m.namespaceURI, "
+                                   "text: m.textContent, width: m.getBoundingClientRect().width}))"))
+
+    found = visit(browser, graded["watch"], url=page.as_uri(), extra=formulas)
     body = found["text"]
     for honest in (HONEST_ANSWER, HONEST_MARKDOWN, "Hidden tests passed: softmax", "html-output-ok",
-                   "markdown-output-ok", "$x^2 < y$", "jslink-html", "a\tb\n1\t2"):
+                   "markdown-output-ok", "jslink-html", "a\tb\n1\t2"):
         assert honest in body, honest
+    mathml = "http://www.w3.org/1998/Math/MathML"
+    assert {"ns": mathml, "text": "x2<y"} in [{k: d[k] for k in ("ns", "text")} for d in drawn], drawn
+    assert all(d["width"] > 0 for d in drawn) and "$x^2 < y$" not in body  # drawn, not TeX
+    assert "\\text{<img src=x onerror=" in body  # a formula with markup is shown as its TeX
     assert "Score: 6" in body or re.search(r"Score:\s*6(\.0)?\s*/\s*6", body), body[:500]
 
 

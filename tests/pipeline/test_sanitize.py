@@ -70,7 +70,7 @@ def test_clean_html_leaves_nothing_that_runs(payload):
 
 
 def test_markdown_keeps_what_students_legitimately_write():
-    """Headings, emphasis, lists, tables, code, math, links and embedded images survive."""
+    """Headings, emphasis, lists, tables, code, math (as MathML), links and embedded images survive."""
     md = ("# Results\n\nSome **bold**, *italic* and `code`; math $a<b$ and $$\\sum_i x_i$$.\n\n"
           "| a | b |\n|---|---|\n| 1 | 2 |\n\n- [paper](https://arxiv.org/abs/1706.03762)\n"
           "- [section](#Results)\n- mail <mailto:ta@example.org>\n\n```python\ndef f(x):\n    return x\n```\n\n"
@@ -81,7 +81,9 @@ def test_markdown_keeps_what_students_legitimately_write():
     nb.cells.append(cell)
     body = _body(_exporter().from_notebook_node(nb)[0])
     for kept in ('<h1 id="user-content-Results">', "<strong>bold</strong>", "<em>italic</em>", "<code>code</code>",
-                 "$a&lt;b$", "$$\\sum_i x_i$$", "<table>", "<th>a</th>", "<td>2</td>",
+                 '<math display="inline"><mrow><mi>a</mi><mo>&lt;</mo><mi>b</mi></mrow></math>',
+                 '<math display="block"><mrow><munder><mo>∑</mo><mi>i</mi></munder><msub><mi>x</mi><mi>i</mi></msub>',
+                 "<table>", "<th>a</th>", "<td>2</td>",
                  'href="https://arxiv.org/abs/1706.03762"', 'href="#user-content-Results"',
                  'href="mailto:ta@example.org"', '<span class="k">def</span>',
                  f'src="data:image/png;base64,{PNG}"', 'src="figure.png"'):

@@ -1,0 +1,144 @@
+"""Formulas as MathML, which browsers draw without any script.
+
+Feedback pages forbid scripts (their Content-Security-Policy, autograder/sanitize.py), so
+MathJax cannot typeset them, and the formgrader loads its MathJax from a CDN that an
+offline grading machine cannot reach: without this module both show formulas as TeX.
+``tex_to_mathml`` converts TeX with latex2mathml, then keeps the result only when it is
+well-formed XML made of presentation-MathML elements from an allow-list; it is rebuilt
+element by element and serialised again, so every text is escaped, and attributes off
+the allow-list (``href``, ``style``, ``class``, ``id``, event handlers: latex2mathml
+copies ``\\href``, ``\\style`` and ``\\class`` into attributes) are dropped. latex2mathml
+puts ``\\text{<script>...}`` into its output as markup: such a formula contains an element
+off the list and is refused, and the caller shows its TeX as text, as before.
+
+``MathMLRenderer`` is nbconvert's markdown renderer with each formula replaced by a
+placeholder carrying a per-rendering random nonce (a student cannot write one that
+matches); ``place_formulas`` puts the MathML in once the HTML around it is cleaned.
+"""
+from __future__ import annotations
+
+import html
+import re
+import secrets
+import xml.etree.ElementTree as ET
+
+from nbconvert.filters.markdown_mistune import IPythonRenderer
+
+MATHML_NS = "http://www.w3.org/1998/Math/MathML"
+TAGS = {
+    "math", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "msub", "msup", "msubsup", "mfrac",
+    "msqrt", "mroot", "mstyle", "mpadded", "mphantom", "menclose", "mover", "munder", "munderover",
+    "mtable", "mtr", "mtd", "mmultiscripts", "mprescripts", "none",
+}
+ATTRIBUTES = {
+    "display", "stretchy", "fence", "form", "width", "height", "depth", "displaystyle", "scriptlevel",
+    "linebreak", "mathvariant", "columnalign", "rowalign", "minsize", "maxsize", "accent", "accentunder",
+    "lspace", "rspace", "separator", "movablelimits", "largeop", "symmetric", "notation", "linethickness",
+    "rowspacing", "columnspacing", "columnlines", "rowlines", "frame", "columnspan", "rowspan", "voffset",
+    "mathsize", "mathcolor", "mathbackground",
+}
+VALUE = re.compile(r"[A-Za-z0-9#.,%+\- ]{0,64}")  # words, numbers, lengths, colours: no url(), no quotes
+BARE_AMPERSAND = re.compile(r"&(?!#x[0-9A-Fa-f]+;|#[0-9]+;|[A-Za-z]+;)")  # latex2mathml leaves some raw
+# TeX environments latex2mathml draws badly, and ones it draws well in their place.
+ENVIRONMENTS = {"aligned": "align*", "gathered": "gather*"}
+LONGEST = 20_000  # characters of TeX in one formula
+
+
+def _rebuild(el: ET.Element) -> ET.Element | None:
+    """A copy of ``el`` with only allowed elements and attributes (None if any element is not)."""
+    name = el.tag.split("}", 1)[1] if el.tag.startswith("{") else el.tag
+    if el.tag.startswith("{") and not el.tag.startswith("{" + MATHML_NS + "}") or name not in TAGS:
+        return None
+    out = ET.Element(name, {k: v for k, v in el.attrib.items() if k in ATTRIBUTES and VALUE.fullmatch(v)})
+    out.text = el.text
+    for child in el:
+        copy = _rebuild(child)
+        if copy is None:
+            return None
+        copy.tail = child.tail
+        out.append(copy)
+    return out
+
+
+def tex_to_mathml(tex: str, display: bool) -> str | None:
+    """The MathML of ``tex`` (``display``: a block formula), or None when it cannot be drawn
+    faithfully and safely (too long, not converted, or made of something off the allow-list)."""
+    from latex2mathml.converter import convert
+
+    if len(tex) > LONGEST:
+        return None
+    for old, new in ENVIRONMENTS.items():
+        tex = tex.replace(f"\\begin{{{old}}}", f"\\begin{{{new}}}").replace(f"\\end{{{old}}}", f"\\end{{{new}}}")
+    try:
+        root = ET.fromstring(BARE_AMPERSAND.sub("&amp;", convert(tex, display="block" if display else "inline")))
+    except Exception:  # noqa: BLE001 -- latex2mathml raises many kinds on TeX it does not know
+        return None
+    clean = _rebuild(root)
+    if clean is None or clean.tag != "math":
+        return None
+    if any(el.tag == "mi" and (el.text or "").startswith(("&", "\\")) for el in clean.iter()):
+        return None  # an unknown command or a stray column separator: the TeX says more
+    clean.set("display", "block" if display else "inline")
+    return ET.tostring(clean, encoding="unicode", method="xml", short_empty_elements=False)
+
+
+class MathMLRenderer(IPythonRenderer):
+    """nbconvert's markdown renderer, each formula replaced by a placeholder (see module doc)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.nonce = secrets.token_hex(8)
+        self.formulas: list[tuple[str, bool]] = []  # (TeX as written, display?)
+
+    def _hold(self, tex: str, display: bool) -> str:
+        self.formulas.append((tex, display))
+        return f"formula{self.nonce}n{len(self.formulas) - 1}e"
+
+    def block_math(self, body: str) -> str:
+        return self._hold(f"$${body}$$", True)
+
+    def inline_math(self, body: str) -> str:
+        return self._hold(f"${body}$", False)
+
+    def latex_environment(self, name: str, body: str) -> str:
+        return self._hold(f"\\begin{{{name}}}{body}\\end{{{name}}}", True)
+
+    def placeholder(self) -> re.Pattern:
+        return re.compile(f"formula{self.nonce}n([0-9]+)e")
+
+
+def _strip_delimiters(tex: str) -> str:
+    if tex.startswith("$$") and tex.endswith("$$") and len(tex) >= 4:
+        return tex[2:-2]
+    if tex.startswith("$") and tex.endswith("$") and len(tex) >= 2:
+        return tex[1:-1]
+    return tex
+
+
+def place_formulas(cleaned: str, renderer: MathMLRenderer) -> str:
+    """``cleaned`` (HTML without the formulas) with each placeholder in text replaced by its
+    MathML, or by its TeX as text when it has none; in an attribute (a heading's anchor),
+    by its TeX."""
+    if not renderer.formulas:
+        return cleaned
+    from bs4 import BeautifulSoup
+
+    pattern = renderer.placeholder()
+    tex = [t for t, _ in renderer.formulas]
+    soup = BeautifulSoup(cleaned, features="html.parser")
+    for tag in soup.find_all(True):
+        for key, value in list(tag.attrs.items()):
+            if isinstance(value, str) and pattern.search(value):
+                tag[key] = pattern.sub(lambda m: tex[int(m.group(1))], value)
+    for text in list(soup.find_all(string=pattern)):
+        pieces, last = [], 0
+        for m in pattern.finditer(text):
+            pieces.append(html.escape(text[last:m.start()]))
+            formula, display = renderer.formulas[int(m.group(1))]
+            mathml = tex_to_mathml(_strip_delimiters(formula) if formula.startswith("$") else formula, display)
+            pieces.append(mathml if mathml is not None else html.escape(formula))
+            last = m.end()
+        pieces.append(html.escape(text[last:]))
+        fragment = BeautifulSoup("".join(pieces), features="html.parser")
+        text.replace_with(*list(fragment.contents))
+    return str(soup)

@@ -1,0 +1,136 @@
+"""Formulas in feedback and formgrader pages, drawn as MathML without a script (autograder/mathml.py).
+
+What the course's own notebooks write must be drawn; what a student writes must never
+become markup other than presentation MathML (an allow-list, checked on every output here,
+including a few hundred generated formulas); markdown without formulas renders exactly as
+nbconvert renders it. tests/pipeline/test_rendered_submissions.py shows the formulas drawn
+in Chromium under the feedback page's Content-Security-Policy, and markup-bearing formulas
+running nothing there.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from bs4 import BeautifulSoup
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autograder.mathml import ATTRIBUTES, TAGS, MathMLRenderer, tex_to_mathml
+from autograder.sanitize import SafeMarkdown, clean_html
+from course import ROOT
+
+
+def render(markdown: str) -> str:
+    return SafeMarkdown()({}, markdown)
+
+
+def math_elements_are_allowed(page: str) -> None:
+    """Every element inside a <math> is presentation MathML with allowed attributes."""
+    soup = BeautifulSoup(page, features="html.parser")
+    for math in soup.find_all("math"):
+        for el in [math, *math.find_all(True)]:
+            assert el.name in TAGS, (el.name, page)
+            assert set(el.attrs) <= ATTRIBUTES, (el.attrs, page)
+
+
+def test_inline_display_and_environments_are_drawn():
+    page = render("Inline $\\frac{a}{b}$, display\n\n$$\\begin{aligned} x &= 1 \\\\ y &= 2 \\end{aligned}$$\n\n"
+                  "\\begin{align} z &= 3 \\end{align}\n")
+    soup = BeautifulSoup(page, features="html.parser")
+    assert [m["display"] for m in soup.find_all("math")] == ["inline", "block", "block"]
+    assert "$" not in soup.get_text() and "\\begin" not in soup.get_text()
+    assert len(soup.find_all("mtable")) == 2 and "&" not in soup.get_text()  # aligned drawn as a table
+    math_elements_are_allowed(page)
+
+
+@pytest.mark.parametrize("tex, shown", [
+    ("\\text{<script>alert(1)</script>}", "$\\text{<script>alert(1)</script>}$"),  # markup: the TeX, as text
+    ("\\text{<img src=x onerror=alert(1)>}", "$\\text{<img src=x onerror=alert(1)>}$"),
+    ("\\unknowncommand{x}", "$\\unknowncommand{x}$"),  # drawn it would lose the command
+    ("\\frac{" * 3, None),
+])
+def test_formulas_that_cannot_be_drawn_safely_show_their_tex(tex, shown):
+    page = render(f"before ${tex}$ after")
+    soup = BeautifulSoup(page, features="html.parser")
+    assert soup.find("script") is None and soup.find("img") is None
+    if shown is not None:
+        assert soup.find("math") is None and shown in soup.get_text()
+    math_elements_are_allowed(page)
+
+
+@pytest.mark.parametrize("tex", ["\\href{javascript:alert(1)}{x}", "\\style{background:url(http://x.example/)}{x}",
+                                 "\\class{navbar-fixed-top}{x}", "\\color{red}{x}"])
+def test_attributes_off_the_list_are_dropped(tex):
+    page = render(f"${tex}$")
+    assert BeautifulSoup(page, features="html.parser").find("math") is not None
+    assert "javascript" not in page and "url(" not in page and "navbar" not in page and "style=" not in page
+    math_elements_are_allowed(page)
+
+
+def test_a_forged_placeholder_stays_text_and_headings_keep_their_tex_in_anchors():
+    renderer = MathMLRenderer(escape=False)
+    guess = renderer.placeholder().pattern.replace("([0-9]+)", "0")
+    page = render(f"# Loss $L$\n\nformula0123456789abcdef0n0e and {guess} and $x$")
+    soup = BeautifulSoup(page, features="html.parser")
+    assert soup.h1["id"] == "user-content-Loss-$L$" and soup.h1.find("math") is not None
+    assert "formula0123456789abcdef0n0e" in soup.get_text() and guess in soup.get_text()
+    assert len(soup.find_all("math")) == 2
+
+
+@pytest.mark.parametrize("markdown", [
+    "# Title\n\nText with *emphasis*, `code $x$`, a [link](https://example.org) and a price of \\$5.\n",
+    "```python\nprint('$a$')\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n",
+    "<b>bold</b> <script>x</script> <img src=x onerror=y>\n\n- one\n- two\n",
+])
+def test_markdown_without_formulas_renders_as_nbconvert_renders_it(markdown):
+    from nbconvert.exporters import HTMLExporter
+
+    assert render(markdown) == clean_html(HTMLExporter().markdown2html({}, markdown))
+
+
+def _course_formulas() -> list[tuple[str, bool]]:
+    from nbconvert.filters.markdown_mistune import MarkdownWithMath
+
+    renderer = MathMLRenderer(escape=False)
+    for path in sorted((ROOT / "source").glob("*/*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] == "markdown":
+                MarkdownWithMath(renderer=renderer).render("".join(cell["source"]))
+    return renderer.formulas
+
+
+def test_every_formula_of_the_course_notebooks_is_drawn():
+    """The instructors' formulas (questions, explanations) appear in every feedback page."""
+    formulas = _course_formulas()
+    assert len(formulas) > 300
+    failed = []
+    for tex, display in formulas:
+        body = tex[2:-2] if tex.startswith("$$") else tex[1:-1] if tex.startswith("$") else tex
+        if tex_to_mathml(body, display) is None:
+            failed.append(tex)
+    assert failed == []
+
+
+TOKENS = [*"ab1+-=^_{}()[]<>&\"'/ \\$", "\\frac", "\\text", "\\href", "\\style", "\\mathrm", "<script>",
+          "<img src=x onerror=alert(1)>", "\\begin{matrix}", "\\end{matrix}", "&#x3C;", "\\\\", "javascript:",
+          "</math>", "<mtext>", "<annotation-xml encoding='text/html'>"]
+TEXISH = st.lists(st.sampled_from(TOKENS), max_size=24).map("".join)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(TEXISH)
+def test_any_formula_yields_only_allowed_mathml_or_nothing(tex):
+    for display in (False, True):
+        out = tex_to_mathml(tex, display)
+        if out is not None:
+            assert out.startswith("<math ") and out.endswith("</math>")
+            math_elements_are_allowed(out)
+            assert not re.search(r"<(?!/?(?:" + "|".join(TAGS) + r")[ >/])", out), out
+    page = render(f"${tex}$ and $${tex}$$")
+    math_elements_are_allowed(page)
+    soup = BeautifulSoup(page, features="html.parser")
+    assert soup.find(["script", "iframe", "style", "svg", "object", "embed", "annotation-xml"]) is None, page
+    for el in soup.find_all(True):
+        assert not any(k.lower().startswith("on") or "javascript:" in str(v).lower() for k, v in el.attrs.items()), page
