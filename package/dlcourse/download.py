@@ -121,53 +121,43 @@ def _note_once(text: str) -> None:
     print(f"note: {text}")
 
 
-def read_lock(root, raw: bool = False):
+def read_lock(root) -> dict:
     """The lock's entries that have a URL, a size and a SHA-256 of 64 hex digits. Never raises: an unreadable
-    lock or a malformed entry is reported once on stdout and ignored. ``raw``: (the lock's JSON object,
-    None), or ({}, why it cannot be read)."""
-    lock, data, problem = Path(root) / LOCK_NAME, {}, None
+    lock is moved aside as ``.corrupt`` (a new one is started) and a malformed entry is ignored, each with a
+    note on stdout."""
+    lock = Path(root) / LOCK_NAME
     try:
         data = json.loads(lock.read_text(encoding="utf-8")) if lock.exists() else {}
-        data, problem = (data, None) if isinstance(data, dict) else ({}, "it does not hold a JSON object")
-    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON
-        problem = f"{type(exc).__name__}: {exc}"
-    if raw:
-        return data, problem
-    if problem:
-        _note_once(f"the lock file {lock} cannot be read ({problem}); ignoring it (the next download moves it "
-                   "aside and starts a new one)")
-    entries = {k: e for k, e in data.items() if not k.startswith("_")}
-    if bad := sorted(k for k, e in entries.items() if not (isinstance(e, dict) and isinstance(e.get("url"), str)
-                     and type(e.get("size")) is int and re.fullmatch("[0-9a-f]{64}", str(e.get("sha256"))))):
+        if not isinstance(data, dict):
+            raise ValueError("it does not hold a JSON object")
+    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON, not an object
+        try:
+            where = f"moved it to {_move_aside(lock)}"
+        except OSError:
+            where = "ignoring it"
+        _note_once(f"the lock file {lock} cannot be read ({type(exc).__name__}: {exc}); {where}")
+        return {}
+    good = {k: e for k, e in data.items() if isinstance(e, dict) and isinstance(e.get("url"), str)
+            and type(e.get("size")) is int and re.fullmatch("[0-9a-f]{64}", str(e.get("sha256")))}
+    if bad := sorted(k for k in data.keys() - good.keys() if not k.startswith("_")):
         _note_once(f"ignoring malformed entries in {lock}: {', '.join(bad)}")
-    return {k: e for k, e in entries.items() if k not in bad}
+    return good
 
 
 def _record(root: Path, key: str, entry: dict) -> None:
     """Write ``entry`` under ``key`` in the lock, atomically (an entry with the same hash is kept)."""
-    if read_lock(root).get(key, {}).get("sha256") == entry["sha256"]:
+    lock, entries = root / LOCK_NAME, read_lock(root)
+    if entries.get(key, {}).get("sha256") == entry["sha256"]:
         return
-    lock, (data, problem) = root / LOCK_NAME, read_lock(root, raw=True)
     tmp = lock.with_name(f".{LOCK_NAME}.tmp-{uuid.uuid4().hex[:8]}")
     try:
-        if problem is not None:
-            print(f"note: moved the unreadable lock file to {_move_aside(lock)}")
-        tmp.write_text(json.dumps({**data, key: entry, "_comment": LOCK_COMMENT}, indent=2, sort_keys=True) + "\n")
+        tmp.write_text(json.dumps({**entries, key: entry, "_comment": LOCK_COMMENT}, indent=2, sort_keys=True) + "\n")
         os.replace(tmp, lock)
         print(f"{key}: recorded its size and SHA-256 in {lock}")
     except OSError as exc:  # the download is valid all the same
         print(f"note: could not record {key} in {lock} ({exc}); later downloads of it are not checked against it")
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _expected(root: Path, dataset: Dataset, remote: RemoteFile) -> tuple[str | None, int | None, str]:
-    """(sha256, size in bytes, where they come from) that a file must have: the registry's, else the lock's."""
-    if remote.sha256:
-        return remote.sha256.lower(), remote.size, "the SHA-256 pinned in dlcourse.download"
-    if entry := read_lock(root).get(lock_key(dataset, remote)):
-        return entry["sha256"], entry["size"], f"the hash recorded on {entry.get('recorded', '?')} in {root / LOCK_NAME}"
-    return None, None, ""
 
 
 def _move_aside(path: Path, suffix: str = ".corrupt") -> Path:
@@ -218,10 +208,14 @@ def _processor(root: Path, dataset: Dataset, source: str, origin: str):
 
 
 def _download(root: Path, dataset: Dataset, remote: RemoteFile, url: str, force: bool) -> bool:
-    """One file through pooch, which keeps a present file matching its expected hash, else downloads it
-    (with a progress bar and retries) and checks its hash and size. True if it was downloaded or unpacked."""
-    sha256, size, origin = _expected(root, dataset, remote)
+    """One file through pooch, which keeps a present file matching its expected hash (the registry's, else the
+    lock's), else downloads it (with a progress bar and retries) and checks its hash and size. True if it was
+    downloaded or unpacked."""
     key, path = lock_key(dataset, remote), _path(root, dataset, remote)
+    known = {"sha256": remote.sha256.lower(), "size": remote.size} if remote.sha256 else read_lock(root).get(key, {})
+    sha256, size = known.get("sha256"), known.get("size")
+    origin = ("the SHA-256 pinned in dlcourse.download" if remote.sha256 else
+              f"the hash recorded on {known.get('recorded', '?')} in {root / LOCK_NAME}" if known else "")
     kept = _move_aside(path, ".old") if force and path.exists() else None  # back in place if the download fails
     if path.exists() and dataset.kind != "archive" and (problems := dataset.validate(path)):
         print(f"{path} is not valid ({'; '.join(problems)}); moved it to {_move_aside(path)}, downloading it again")
