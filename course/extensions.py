@@ -76,24 +76,15 @@ def extension_for(root: Path, assignment: str, student: str, url: str | None = N
 
 def gradebook_extension(url: str, assignment: str, student: str) -> timedelta | None:
     """The extension the gradebook's submission of ``student`` holds (None: none, or no
-    submission). One query, through nbgrader's table definitions; creates nothing."""
+    submission); creates nothing (``course.gradebook.query_scalar``)."""
     from nbgrader.api import Assignment, Student, SubmittedAssignment
-    from sqlalchemy import create_engine, select
-    from sqlalchemy.orm import Session
+    from sqlalchemy import select
 
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
-        return None
-    engine = create_engine(url)
-    try:
-        with Session(engine) as session:
-            if not engine.dialect.has_table(session.connection(), SubmittedAssignment.__tablename__):
-                return None
-            query = (select(SubmittedAssignment.extension).join(Assignment).join(Student)
-                     .where(Assignment.name == assignment, Student.id == student))
-            extra = session.execute(query).scalar()
-    finally:
-        engine.dispose()
-    return extra or None
+    from course.gradebook import query_scalar
+
+    query = (select(SubmittedAssignment.extension).join(Assignment).join(Student)
+             .where(Assignment.name == assignment, Student.id == student))
+    return query_scalar(url, SubmittedAssignment, query) or None
 
 
 def sync_extension(root: Path, assignment: str, student: str, url: str | None = None) -> timedelta | None:

@@ -85,14 +85,14 @@ def parse_time(value, where: str) -> datetime:
     return stamp
 
 
-def gradebook_due_date(url: str, assignment: str) -> datetime | None:
-    """The due date the gradebook at ``url`` holds for ``assignment`` (UTC), None if none.
+def query_scalar(url: str, table, query):
+    """The first value ``query`` (a SQLAlchemy select over nbgrader's tables) finds in the
+    gradebook at ``url``; None when there is none, or no gradebook, or no ``table`` in it.
 
-    One query (about a millisecond, so it can be asked once per student), through nbgrader's
-    own table definition; never creates the gradebook or its tables.
+    One query (about a millisecond, so it can be asked once per student); never creates the
+    gradebook or its tables, as opening nbgrader's ``Gradebook`` would.
     """
-    from nbgrader.api import Assignment
-    from sqlalchemy import create_engine, select
+    from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
@@ -100,11 +100,19 @@ def gradebook_due_date(url: str, assignment: str) -> datetime | None:
     engine = create_engine(url)
     try:
         with Session(engine) as session:
-            if not engine.dialect.has_table(session.connection(), Assignment.__tablename__):
+            if not engine.dialect.has_table(session.connection(), table.__tablename__):
                 return None
-            stamp = session.execute(select(Assignment.duedate).where(Assignment.name == assignment)).scalar()
+            return session.execute(query).scalar()
     finally:
         engine.dispose()
+
+
+def gradebook_due_date(url: str, assignment: str) -> datetime | None:
+    """The due date the gradebook at ``url`` holds for ``assignment`` (UTC), None if none."""
+    from nbgrader.api import Assignment
+    from sqlalchemy import select
+
+    stamp = query_scalar(url, Assignment, select(Assignment.duedate).where(Assignment.name == assignment))
     return stamp.replace(tzinfo=timezone.utc) if stamp else None
 
 

@@ -1,9 +1,9 @@
 """Merge one graded task into the class's gradebook and autograded/: exactly once.
 
 ``merge_result(root, db_url, result)`` runs in the coordinator only (one writer). A
-student's grades, comments, late penalties, submission time, extension and (on a first grading) the
-student and submission rows are written in ONE database transaction through the
-gradebook's own session: nbgrader's helpers (``update_or_create_student``,
+student's grades, comments, late penalties, submission time, extension and (on a first
+grading) the student and submission rows are written in ONE database transaction through
+the gradebook's own session: nbgrader's helpers (``update_or_create_student``,
 ``update_or_create_submission``) commit as they go, so they are not used here. A
 coordinator killed at any point (SIGKILL included) leaves the previous grades or the new
 ones, never a mix: the database rolls back a transaction that did not commit.
