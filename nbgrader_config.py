@@ -40,6 +40,7 @@ from autograder.intake import IntakeExporter, quarantine_hook  # noqa: E402
 from autograder.preprocessors import CompareWithAnswers, HideHiddenTests, SandboxedExecute  # noqa: E402
 from autograder.formgrader_guard import harden as harden_formgrader  # noqa: E402
 from autograder.sanitize import FeedbackExporter, SafeMarkdown, SanitizeSubmission  # noqa: E402
+from course.late import settle_hook  # noqa: E402
 from course.preflight import preflight_hook  # noqa: E402
 
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "course.toml"), "rb") as f:
@@ -129,9 +130,13 @@ harden_formgrader()
 # intake) and its due date the gradebook assignment's (the preflight and collect write
 # course.toml's [grading] due_dates.<assignment> there; without one, a date set with
 # `nbgrader db assignment add A --duedate=...` stays).
-# nbgrader's AssignLatePenalties asks LatePenalty for each notebook of a late submission:
-# late_penalty_per_hour points per started hour late, the whole score after
-# late_zero_after_hours (0: never), never more than the notebook scored; both 0: none.
-c.AssignLatePenalties.plugin_class = "course.collect.LatePenalty"
+# nbgrader's AssignLatePenalties asks LatePenalty (course/late.py) for each notebook of a
+# late submission: late_penalty_per_hour points per started hour late, the whole score
+# after late_zero_after_hours (0: never), never more than the notebook scored; both 0: none.
+# nbgrader asks once, at autograde time; written answers graded later change the score, so
+# generate_feedback (the formgrader's button too) first settles the penalty against the
+# notebook's score as it is then (course.late.settle_hook).
+c.AssignLatePenalties.plugin_class = "course.late.LatePenalty"
 c.LatePenalty.per_hour = float(_GRADING.get("late_penalty_per_hour", 0))
 c.LatePenalty.zero_after_hours = float(_GRADING.get("late_zero_after_hours", 0))
+c.GenerateFeedback.pre_convert_hook = settle_hook(c.CourseDirectory.root)

@@ -34,7 +34,7 @@
    reads it) by ``course.gradebook.sync_due_date``, which the grading preflight runs too
    (so grading needs no ``collect`` to know it); without one, a due date set with
    ``nbgrader db assignment add ASSIGNMENT --duedate=...`` is used as it is. The penalty
-   is ``LatePenalty`` below, nbgrader's late-submission plugin, configured from
+   is ``course.late.LatePenalty``, nbgrader's late-submission plugin, configured from
    course.toml in nbgrader_config.py. A student's extension (course.toml ``[grading]
    extensions.<assignment>.<student>``, course/extensions.py) moves that student's due date
    in the report; grading writes it into the gradebook's submission.
@@ -55,7 +55,6 @@ import dataclasses
 import hashlib
 import io
 import json
-import math
 import os
 import shutil
 import stat
@@ -65,49 +64,10 @@ import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from nbgrader.plugins import LateSubmissionPlugin
-from traitlets import Float
-
 from autograder.recognise import classify, release_signatures
 from course import ROOT
+from course.late import penalty_words
 from course.lock import CourseBusy, course_lock
-
-
-# -- the late penalty (nbgrader's late-submission plugin) ---------------------------------------
-class LatePenalty(LateSubmissionPlugin):
-    """Points off each notebook of a late submission, from course.toml's [grading].
-
-    ``per_hour`` points per started hour late (``late_penalty_per_hour``) and the whole
-    score after ``zero_after_hours`` (``late_zero_after_hours``; 0: never). nbgrader's
-    ``AssignLatePenalties`` calls it per notebook with the notebook's score and caps the
-    penalty at that score. With both at 0, nbgrader's own ``penalty_method`` applies
-    (``none`` by default, or ``zero``).
-    """
-
-    per_hour = Float(0.0, help="Points off per started hour late, per notebook.").tag(config=True)
-    zero_after_hours = Float(0.0, help="Hours late after which a notebook scores zero (0: never).").tag(config=True)
-
-    def late_submission_penalty(self, student_id, score, total_seconds_late):
-        if self.per_hour <= 0 and self.zero_after_hours <= 0:
-            return super().late_submission_penalty(student_id, score, total_seconds_late)
-        if total_seconds_late <= 0:
-            return None
-        if self.zero_after_hours > 0 and total_seconds_late > self.zero_after_hours * 3600:
-            return score
-        return min(score, self.per_hour * math.ceil(total_seconds_late / 3600))
-
-
-def penalty_words(grading: dict) -> str:
-    per_hour = float(grading.get("late_penalty_per_hour", 0) or 0)
-    zero = float(grading.get("late_zero_after_hours", 0) or 0)
-    if per_hour <= 0 and zero <= 0:
-        return "no late penalty (course.toml [grading] late_penalty_per_hour = 0)"
-    words = []
-    if per_hour > 0:
-        words.append(f"{per_hour:g} point(s) per started hour late, per notebook")
-    if zero > 0:
-        words.append(f"zero after {zero:g} hour(s)")
-    return ", ".join(words) + " (never more than the notebook scored)"
 
 
 # -- bad input ------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ quoted, as TOML wants)::
 
 nbgrader keeps an extension on the student's submission (``SubmittedAssignment.extension``)
 and measures lateness from the assignment's due date plus it, so ``AssignLatePenalties``
-(``course.collect.LatePenalty``) charges nothing for the extra time and the formgrader shows
+(``course.late.LatePenalty``) charges nothing for the extra time and the formgrader shows
 it. ``sync_extension`` writes it there before nbgrader grades a submission: the grading hook
 does it (course/preflight.py ``preflight_hook``) under plain ``nbgrader autograde`` and the
 formgrader, and in each task of ``course autograde``, whose merge carries it into the class's

@@ -163,12 +163,17 @@ def feedback(root: Path = ROOT, which: list[str] | None = None, *, workers: int 
     Dask cluster of ``workers`` processes, or threads (``engine="local"``, or one worker).
     A batch that fails is reported with its students; the others are written."""
     from course.engine import default_workers, run_tasks
+    from course.late import settle_penalties
 
     root = Path(root)
     workers = workers or default_workers()
     logfile = root / "build" / "logs" / "feedback.log"
     logfile.parent.mkdir(parents=True, exist_ok=True)
     classes = {a: graded_students(root, a) for a in which or assignments(root)}
+    # Late penalties against the scores as graded now (a grader's points included), once,
+    # here: each batch's generate_feedback would otherwise settle its own students (course/late.py).
+    for line in settle_penalties(root, assignments=[a for a, students in classes.items() if students]):
+        log("feedback", line)
     total = sum(len(students) for students in classes.values())
     # every assignment's batches on one engine, side by side (one cluster for the run)
     tasks = [{"root": str(root), "assignment": assignment, "students": batch,

@@ -15,7 +15,9 @@ gradebook's students are the roster (``collect --roster`` imports one there: nam
 email and ``lms_user_id``).
 
 Each student's grade is what the gradebook holds: the autograded points, plus the
-points a grader gave in the formgrader, minus nbgrader's late penalty. A submission whose
+points a grader gave in the formgrader, minus the late penalty, which is first settled
+against the score as graded now (course/late.py: nbgrader sets it at autograde time,
+before any written answer is scored). A submission whose
 written answers are not all graded yet is *pending*: its grade is left empty in the file
 (``--pending partial`` puts the points graded so far instead) and the file says so where
 the LMS has room for it (Moodle: the "Feedback comments" column; Canvas: its "Notes"
@@ -31,7 +33,7 @@ from plain nbgrader in the course folder::
     python -m nbgrader export --exporter=course.lms_export.CanvasExport --to canvas.csv \\
         --LmsExport.roster=roster.csv
 
-This module only reads the gradebook.
+This module only reads the gradebook, but for the late penalties it settles.
 """
 from __future__ import annotations
 
@@ -251,7 +253,8 @@ def export(root: Path, lms: str, out: Path, roster: Path | None = None, assignme
         quiet.addHandler(logging.NullHandler())
     quiet.propagate = False  # the caller prints the report
     options = dict(to=str(out), roster=str(roster or ""), pending=pending, titles=titles or {},
-                   assignment=list(assignments or []), student=list(students or []), log=quiet)
+                   assignment=list(assignments or []), student=list(students or []), log=quiet,
+                   course_root=str(root))
     if lms == "canvas":
         options["notes"] = canvas_notes
     plugin = EXPORTS[lms](**options)

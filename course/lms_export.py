@@ -76,12 +76,15 @@ class LmsExport(ExportPlugin):
                         "blank (an empty grade) or partial (the points graded so far)").tag(config=True)
     titles = Dict(key_trait=Unicode(), value_trait=Unicode(),
                   help="LMS title of an assignment, by nbgrader assignment id (Canvas: its column)").tag(config=True)
+    course_root = Unicode("", help="the course folder whose nbgrader_config.py configures the late "
+                                   "penalty (default: this export's own configuration)").tag(config=True)
     roster_required = True
     default_to = "lms-grades.csv"
     written = List()
     report = List()
 
     def export(self, gradebook) -> None:
+        settled = self._settle(gradebook)
         if self.roster:
             roster = read_roster(Path(self.roster))
         else:
@@ -93,13 +96,32 @@ class LmsExport(ExportPlugin):
                             students=[str(s) for s in self.student] or None)
         dest = Path(self.to or self.default_to)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        report = list(collected.problems)
+        report = settled + list(collected.problems)
         self.written = self.write(collected, dest, report)
         self.report = report
         for line in report:
             self.log.warning(line)
         for path in self.written:
             self.log.info("Grades written to %s", path)
+
+    def _settle(self, gradebook) -> list[str]:
+        """Late penalties settled against the scores as graded now (course/late.py), with the
+        course's plugin: ``course_root``'s, else the one this export's configuration names
+        (under ``nbgrader export``, nbgrader_config.py's); never with an unconfigured one."""
+        from nbgrader.preprocessors import AssignLatePenalties
+
+        from course.late import course_plugin, settle_gradebook
+
+        if self.course_root:
+            plugin = course_plugin(Path(self.course_root))
+        elif "AssignLatePenalties" in self.config:
+            assign = AssignLatePenalties(parent=self)
+            assign.init_plugin()
+            plugin = assign.plugin_inst
+        else:
+            return ["late penalties as autograded (no course configuration to settle them with)"]
+        return settle_gradebook(gradebook, plugin, [str(a) for a in self.assignment] or None,
+                                [str(s) for s in self.student] or None)
 
     def write(self, collected: Collected, dest: Path, report: list) -> list[Path]:
         raise NotImplementedError

@@ -1,9 +1,10 @@
 """Merge one graded task into the class's gradebook and autograded/: exactly once.
 
 ``merge_result(root, db_url, result)`` runs in the coordinator only (one writer). A
-student's grades, comments, late penalties, submission time, extension and (on a first
-grading) the student and submission rows are written in ONE database transaction through
-the gradebook's own session: nbgrader's helpers (``update_or_create_student``,
+student's grades, comments, late penalties (settled against the notebook's score with a
+grader's points, course/late.py), submission time, extension and (on a first grading) the
+student and submission rows are written in ONE database transaction through the
+gradebook's own session: nbgrader's helpers (``update_or_create_student``,
 ``update_or_create_submission``) commit as they go, so they are not used here. A
 coordinator killed at any point (SIGKILL included) leaves the previous grades or the new
 ones, never a mix: the database rolls back a transaction that did not commit.
@@ -24,11 +25,15 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from course.late import course_plugin, settle_submission
+
 DB_RETRY_SECONDS = 30.0
 
 
-def _write_grades(gb, assignment: str, student: str, rows: dict) -> None:
-    """Everything of one result in the session of ``gb``, committed once (rolled back on error)."""
+def _write_grades(gb, assignment: str, student: str, rows: dict, late=None) -> None:
+    """Everything of one result in the session of ``gb``, committed once (rolled back on error).
+    ``late``: the course's late-submission plugin, which settles each notebook's penalty
+    against its score with the grades already there (a grader's points included)."""
     from nbgrader.api import (Comment, Grade, MissingEntry, Student, SubmittedAssignment,
                               SubmittedNotebook)
 
@@ -70,6 +75,8 @@ def _write_grades(gb, assignment: str, student: str, rows: dict) -> None:
             for comment in nb.comments:
                 if comment.name in got["comments"]:
                     comment.auto_comment = got["comments"][comment.name]
+        if late is not None:
+            settle_submission(sub, late)
         _before_commit(assignment, student)
         db.commit()
         db.expunge_all()  # the next student starts from an empty identity map
@@ -105,7 +112,7 @@ def close_gradebooks() -> None:
 
 
 def write_grades(db_url: str, assignment: str, student: str, rows: dict,
-                 retry_seconds: float = DB_RETRY_SECONDS) -> None:
+                 retry_seconds: float = DB_RETRY_SECONDS, late=None) -> None:
     """Write one student's rows in one transaction, through a gradebook kept open for the
     run; retry (with a fresh connection) while the database cannot be reached, for up to
     ``retry_seconds``."""
@@ -117,7 +124,7 @@ def write_grades(db_url: str, assignment: str, student: str, rows: dict,
         try:
             if db_url not in _OPEN:
                 _OPEN[db_url] = open_gradebook(db_url)
-            _write_grades(_OPEN[db_url], assignment, student, rows)
+            _write_grades(_OPEN[db_url], assignment, student, rows, late)
             return
         except Exception as exc:
             gb = _OPEN.pop(db_url, None)  # whatever went wrong, the next try starts afresh
@@ -146,7 +153,7 @@ def merge_result(root: Path, db_url: str, result: dict) -> None:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     _write_tree(staging, result["autograded"])
-    write_grades(db_url, assignment, student, result["gradebook"])
+    write_grades(db_url, assignment, student, result["gradebook"], late=course_plugin(root))
     if final.exists():
         shutil.rmtree(final)
     os.replace(staging, final)

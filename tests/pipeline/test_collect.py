@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 from course import ROOT
-from course.collect import CollectError, LatePenalty, collect, main
+from course.collect import CollectError, collect, main
+from course.late import LatePenalty
 from tests.files.lms import exports as ex
 
 ROSTER = """id,lms_id,first_name,last_name,email

@@ -36,18 +36,23 @@ A = "demo"
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    return make_demo_course(tmp_path_factory.mktemp("once"))
+    return make_demo_course(tmp_path_factory.mktemp("once"), late_penalty_per_hour=1)
 
 
 def _results(url: str) -> tuple[dict, dict]:
-    """Two complete results of student s1 that differ in every grade and comment."""
+    """Two complete results of student s1 that differ in every grade, comment and penalty:
+    the assignment is due at 09:00 and result k came k hours later, so its penalty (1 point
+    per started hour) is k points, as the merge settles it (course/late.py)."""
+    from datetime import datetime
+
     with open_gradebook(url) as gb:
+        gb.update_or_create_assignment(A, duedate=datetime(2026, 1, 1, 9, 0))
         notebooks = gb.find_assignment(A).notebooks
         cells = {nb.name: ([c.name for c in nb.grade_cells], [c.name for c in nb.solution_cells])
                  for nb in notebooks}
 
     def result(tag: int) -> dict:
-        rows = {"timestamp": f"2026-01-0{tag}T10:00:00", "notebooks": {
+        rows = {"timestamp": f"2026-01-01T{9 + tag:02d}:00:00", "notebooks": {
             name: {"late_submission_penalty": float(tag),
                    "grades": {g: float(tag + k) for k, g in enumerate(grades)},
                    "comments": {c: f"comment {tag}" for c in comments}}

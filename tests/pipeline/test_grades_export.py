@@ -52,13 +52,13 @@ def make_gradebook(root: Path) -> str:
     url = f"sqlite:///{root / 'gradebook.db'}"
     with open_gradebook(url) as gb, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # nbgrader's add_submission trips SQLAlchemy's autoflush warnings
-        gb.add_assignment("demo")
+        gb.add_assignment("demo", duedate=dt.datetime(2026, 12, 1, 0, 0))  # naive UTC, as nbgrader keeps it
         gb.add_notebook("demo", "demo")
         gb.add_grade_cell("test_softmax", "demo", "demo", max_score=2, cell_type="code")
         gb.add_grade_cell("test_dists", "demo", "demo", max_score=3, cell_type="code")
         gb.add_task_cell("q_softmax", "demo", "demo", max_score=2, cell_type="markdown")
         gb.add_grade_cell("q_softmax_answer", "demo", "demo", max_score=0, cell_type="markdown")
-        gb.add_assignment("pair")
+        gb.add_assignment("pair", duedate=dt.datetime(2026, 12, 7, 0, 0))
         gb.add_notebook("one", "pair")
         gb.add_grade_cell("test_one", "one", "pair", max_score=4, cell_type="code")
         gb.add_notebook("two", "pair")
@@ -66,7 +66,8 @@ def make_gradebook(root: Path) -> str:
         for student in ("done", "waiting", "late", "regraded", "ghost"):
             gb.add_student(student)
             for assignment in ("demo", "pair"):
-                sub = gb.add_submission(assignment, student, timestamp="2026-11-30 23:59:30 UTC")
+                when = "2026-12-01 00:59:30 UTC" if student == "late" else "2026-11-30 23:59:30 UTC"
+                sub = gb.add_submission(assignment, student, timestamp=when)
                 for nb in sub.notebooks:
                     for grade in nb.grades:
                         auto = {"test_softmax": 2, "test_dists": 1 if student == "late" else 3,
@@ -76,15 +77,15 @@ def make_gradebook(root: Path) -> str:
                         if grade.name in ("q_softmax", "q_two") and student in ("done", "late", "regraded"):
                             grade.manual_score = 1.5 if grade.name == "q_softmax" else 1
                             grade.needs_manual_grade = student == "regraded"
-                    if student == "late":
-                        nb.late_submission_penalty = 0.5 if nb.name == "demo" else 0
+                    if student == "late":  # 59.5 min late on demo (1 started hour), on time for pair
+                        nb.late_submission_penalty = 0.5 if nb.name == "demo" else None
         gb.db.commit()
     return url
 
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    root = make_demo_course(tmp_path_factory.mktemp("lms-course"))
+    root = make_demo_course(tmp_path_factory.mktemp("lms-course"), late_penalty_per_hour=0.5)
     for assignment, names in (("demo", ["demo"]), ("pair", ["one", "two"])):
         (root / "assignments" / assignment).mkdir(parents=True)
         for name in names:
