@@ -13,7 +13,8 @@ off the list and is refused, and the caller shows its TeX as text, as before.
 
 ``MathMLRenderer`` is nbconvert's markdown renderer with each formula replaced by a
 placeholder carrying a per-rendering random nonce (a student cannot write one that
-matches); ``place_formulas`` puts the MathML in once the HTML around it is cleaned.
+matches); ``place_formulas`` puts the MathML in once the HTML around it is cleaned, within
+a budget of TeX per notebook (``BUDGET``; a formula longer than ``LONGEST`` is never drawn).
 """
 from __future__ import annotations
 
@@ -41,7 +42,11 @@ VALUE = re.compile(r"[A-Za-z0-9#.,%+\- ]{0,64}")  # words, numbers, lengths, col
 BARE_AMPERSAND = re.compile(r"&(?!#x[0-9A-Fa-f]+;|#[0-9]+;|[A-Za-z]+;)")  # latex2mathml leaves some raw
 # TeX environments latex2mathml draws badly, and ones it draws well in their place.
 ENVIRONMENTS = {"aligned": "align*", "gathered": "gather*"}
-LONGEST = 20_000  # characters of TeX in one formula
+LONGEST = 2_000  # characters of TeX in one formula (the course's longest: 207)
+# Per notebook, what may be spent drawing formulas; the rest stays TeX. The course's own
+# notebooks spend at most 1,960 characters of TeX and 17,600 of MathML (written_problems).
+BUDGET = {"tex": 50_000, "mathml": 1_000_000}
+BUDGET_KEY = "mathml_budget"  # where a rendering's resources keep what is left of it
 
 
 def _rebuild(el: ET.Element) -> ET.Element | None:
@@ -115,10 +120,14 @@ def _strip_delimiters(tex: str) -> str:
     return tex
 
 
-def place_formulas(cleaned: str, renderer: MathMLRenderer) -> str:
+def place_formulas(cleaned: str, renderer: MathMLRenderer, budget: dict | None = None) -> str:
     """``cleaned`` (HTML without the formulas) with each placeholder in text replaced by its
     MathML, or by its TeX as text when it has none; in an attribute (a heading's anchor),
-    by its TeX."""
+    by its TeX. ``budget``: what is left of ``BUDGET`` (characters of TeX converted, of
+    MathML written), shared by the cells of one notebook and spent here: a notebook of
+    megabytes of formulas would otherwise cost minutes of CPU and a page many times its size
+    (latex2mathml writes about 10 characters of MathML for each character of "x+x+..."). Over
+    it, formulas stay TeX."""
     if not renderer.formulas:
         return cleaned
     from bs4 import BeautifulSoup
@@ -130,15 +139,18 @@ def place_formulas(cleaned: str, renderer: MathMLRenderer) -> str:
         for key, value in list(tag.attrs.items()):
             if isinstance(value, str) and pattern.search(value):
                 tag[key] = pattern.sub(lambda m: tex[int(m.group(1))], value)
-    for text in list(soup.find_all(string=pattern)):
-        pieces, last = [], 0
-        for m in pattern.finditer(text):
-            pieces.append(html.escape(text[last:m.start()]))
-            formula, display = renderer.formulas[int(m.group(1))]
-            mathml = tex_to_mathml(_strip_delimiters(formula) if formula.startswith("$") else formula, display)
-            pieces.append(mathml if mathml is not None else html.escape(formula))
-            last = m.end()
-        pieces.append(html.escape(text[last:]))
-        fragment = BeautifulSoup("".join(pieces), features="html.parser")
-        text.replace_with(*list(fragment.contents))
-    return str(soup)
+
+    def formula(m: re.Match) -> str:
+        text, display = renderer.formulas[int(m.group(1))]
+        mathml = None
+        if budget is None or budget["tex"] >= len(text):
+            mathml = tex_to_mathml(_strip_delimiters(text) if text.startswith("$") else text, display)
+            if budget is not None:
+                budget["tex"] -= len(text)
+                if mathml is not None and len(mathml) > budget["mathml"]:
+                    mathml = None
+                budget["mathml"] -= len(mathml or "")
+        return mathml if mathml is not None else html.escape(text)
+
+    # Every placeholder left is in text (those in attributes are TeX now), where markup may go.
+    return pattern.sub(formula, str(soup))

@@ -58,7 +58,7 @@ from nbformat.notebooknode import NotebookNode
 from traitlets import Bool, Unicode
 from traitlets.config import LoggingConfigurable
 
-from autograder.mathml import MathMLRenderer, place_formulas
+from autograder.mathml import BUDGET, BUDGET_KEY, MathMLRenderer, place_formulas
 
 CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'none'; "
        "object-src 'none'; frame-src 'none'; base-uri 'none'; form-action 'none'")
@@ -162,7 +162,9 @@ class SafeMarkdown(LoggingConfigurable):
         except Exception as exc:  # e.g. a missing attachment: show the text, not a broken page
             self.log.warning("markdown shown as text: %s: %s", type(exc).__name__, exc)
             return f"<pre>{html.escape(source)}</pre>"
-        return place_formulas(clean_html(rendered), renderer)
+        resources = context.get("resources")
+        budget = resources.setdefault(BUDGET_KEY, dict(BUDGET)) if isinstance(resources, dict) else dict(BUDGET)
+        return place_formulas(clean_html(rendered), renderer, budget)
 
 
 SafeMarkdown.jinja_pass_arg = pass_context(lambda: None).jinja_pass_arg  # jinja passes the context

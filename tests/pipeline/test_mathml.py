@@ -134,3 +134,33 @@ def test_any_formula_yields_only_allowed_mathml_or_nothing(tex):
     assert soup.find(["script", "iframe", "style", "svg", "object", "embed", "annotation-xml"]) is None, page
     for el in soup.find_all(True):
         assert not any(k.lower().startswith("on") or "javascript:" in str(v).lower() for k, v in el.attrs.items()), page
+
+
+def test_a_notebook_of_huge_formulas_costs_a_bounded_time_and_page():
+    """Past the notebook's budget of TeX (autograder.mathml.BUDGET), formulas stay TeX: a
+    submission of megabytes of formulas cannot make the feedback stage or the formgrader
+    spend minutes, or write pages ten times its size."""
+    import time
+
+    import nbformat
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
+
+    from autograder.mathml import BUDGET, LONGEST
+
+    formula = "x+" * ((LONGEST - 10) // 2)  # just under the longest formula that is drawn
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(f"cell {i}: ${formula}$") for i in range(80)]
+    config = Config()
+    config.HTMLExporter.filters = {"markdown2html": SafeMarkdown}
+    started = time.perf_counter()
+    page, resources = HTMLExporter(config=config).from_notebook_node(nb)
+    elapsed = time.perf_counter() - started
+    drawn = page.count("<math ")
+    one = len(tex_to_mathml(formula, False))  # about 10 characters of MathML for each of TeX
+    assert drawn == min(BUDGET["tex"] // (len(formula) + 2), BUDGET["mathml"] // one)  # TeX spent with its $
+    assert 0 < drawn < 80 and page.count(f"${formula}$") == 80 - drawn
+    assert elapsed < 20, elapsed
+    assert len(page) < BUDGET["mathml"] * 1.2 + 80 * len(formula) + 1_000_000
+    again, _ = HTMLExporter(config=config).from_notebook_node(nb)  # a new rendering, a new budget
+    assert again.count("<math ") == drawn
