@@ -64,13 +64,21 @@ def penalty_words(grading: dict) -> str:
     return ", ".join(words) + " (never more than the notebook scored)"
 
 
-@functools.cache  # the configuration is read once per process
 def course_plugin(root: Path) -> LateSubmissionPlugin:
-    """The plugin nbgrader uses in this course, configured as nbgrader_config.py configures it."""
+    """The plugin nbgrader uses in this course, configured as nbgrader_config.py configures it
+    (read again when it or course.toml changes: the formgrader's server lives for a term)."""
+    root = Path(root)
+    stamps = tuple((root / name).stat().st_mtime_ns if (root / name).exists() else None
+                   for name in ("nbgrader_config.py", "course.toml"))
+    return _plugin(str(root), stamps)
+
+
+@functools.lru_cache(maxsize=8)
+def _plugin(root: str, stamps: tuple) -> LateSubmissionPlugin:
     from nbgrader.preprocessors import AssignLatePenalties
     from traitlets.config.loader import PyFileConfigLoader
 
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    config = PyFileConfigLoader("nbgrader_config.py", path=root).load_config()
     assign = AssignLatePenalties(config=config)
     assign.init_plugin()
     return assign.plugin_inst
@@ -126,7 +134,7 @@ def settle_penalties(root: Path, url: str | None = None, assignments: list[str] 
     from course.gradebook import db_url, open_gradebook
 
     with open_gradebook(url or db_url(root)) as gb:
-        return settle_gradebook(gb, course_plugin(Path(root)), assignments, students)
+        return settle_gradebook(gb, course_plugin(root), assignments, students)
 
 
 def settle_hook(root: Path, then=None):

@@ -131,3 +131,17 @@ def test_the_feedback_stage_settles_before_it_renders(demo):
     rows = feedback(demo, ["demo"], workers=1, engine="local")
     assert penalty_and_score(demo) == (5, 5)
     assert any(r["student"] == "partial" for r in rows)
+
+
+def test_the_plugin_follows_course_toml_while_a_process_lives(tmp_path):
+    """The formgrader's server lives for a term: a penalty changed in course.toml is the one settled."""
+    from course.late import course_plugin
+
+    from .demo_course import make_demo_course
+
+    root = make_demo_course(tmp_path, late_penalty_per_hour=3)
+    assert course_plugin(root).per_hour == 3 and course_plugin(root) is course_plugin(root)
+    toml = (root / "course.toml").read_text().replace("late_penalty_per_hour = 3", "late_penalty_per_hour = 1")
+    (root / "course.toml").write_text(toml)
+    os.utime(root / "course.toml", ns=(1, 2))  # a new time, whatever the clock's resolution
+    assert course_plugin(root).per_hour == 1
