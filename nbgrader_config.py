@@ -37,7 +37,8 @@ from nbgrader.preprocessors import (  # noqa: E402
 )
 
 from autograder.intake import IntakeExporter, quarantine_hook  # noqa: E402
-from autograder.preprocessors import CompareWithAnswers, HideHiddenTests, SandboxedExecute  # noqa: E402
+from autograder.preprocessors import (CompareWithAnswers, HideHiddenTests, SandboxedExecute,  # noqa: E402
+                                     SubmissionSummary)
 from autograder.formgrader_guard import harden as harden_formgrader  # noqa: E402
 from autograder.sanitize import FeedbackExporter, SafeMarkdown, SanitizeSubmission  # noqa: E402
 from course.late import settle_hook  # noqa: E402
@@ -99,8 +100,9 @@ c.Autograde.autograde_preprocessors = [
 ]
 
 # Feedback: students see which tests passed and their points, never hidden test code,
-# hidden inputs or mark schemes (HideHiddenTests must come before the HTML export).
-c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+# hidden inputs or mark schemes (HideHiddenTests must come before the HTML export), and
+# first, when they handed in, when it was due and what lateness cost (SubmissionSummary).
+c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, SubmissionSummary, CSSHTMLHeaderPreprocessor]
 c.HideHiddenTests.output_cap = int(_GRADING["output_cap_bytes"])
 
 # Rendering what students wrote (autograder/sanitize.py): the formgrader's submission page

@@ -110,6 +110,8 @@ def test_plain_generate_feedback_settles_first(demo):
     assert penalty_and_score(demo) == (5, 5)
     page = (demo / "feedback" / "partial" / "demo" / "demo.html").read_text()
     assert "Late submission penalty (Score: -5.0)" in page and "<h4>demo (Score: 0.0 / 8.0)</h4>" in page
+    assert ("<strong>Submission.</strong> Due 2026-12-01 23:59 UTC. Handed in 2026-12-02 01:30 UTC, "
+            "1 h 31 min late: late penalty on this notebook 5 points.") in page  # the first cell
 
 
 def test_a_regrade_keeps_the_graders_points_in_the_penalty(demo):
@@ -145,3 +147,28 @@ def test_the_plugin_follows_course_toml_while_a_process_lives(tmp_path):
     (root / "course.toml").write_text(toml)
     os.utime(root / "course.toml", ns=(1, 2))  # a new time, whatever the clock's resolution
     assert course_plugin(root).per_hour == 1
+
+
+@pytest.mark.parametrize("timestamp, extension, penalty, text", [
+    (None, None, None, "Due 2026-12-01 23:59 UTC. No submission time was recorded when it was collected, "
+                       "so no late penalty applies."),
+    ("2026-12-01 23:59", None, None, "Due 2026-12-01 23:59 UTC. Handed in 2026-12-01 23:59 UTC: on time."),
+    ("2026-12-03 02:00", None, 6.0, "Due 2026-12-01 23:59 UTC. Handed in 2026-12-03 02:00 UTC, 1 day 2 h late: "
+                                    "late penalty on this notebook 6 points."),
+    ("2026-12-02 00:00", None, 0.5, "Handed in 2026-12-02 00:00 UTC, 1 min late: late penalty on this notebook "
+                                    "0.5 points."),
+    ("2026-12-02 00:00:30", None, 1.0, "30 s late: late penalty on this notebook 1 point."),
+    ("2026-12-02 01:30", 2.0, None, "Due 2026-12-01 23:59 UTC, extended for you by 2 h to 2026-12-02 01:59 UTC. "
+                                    "Handed in 2026-12-02 01:30 UTC: on time."),
+    ("2026-12-02 03:00", 2.0, None, "extended for you by 2 h to 2026-12-02 01:59 UTC. Handed in 2026-12-02 "
+                                    "03:00 UTC, 1 h 1 min late; no late penalty on this notebook."),
+])
+def test_the_feedback_summary_says_when_and_what_lateness_cost(timestamp, extension, penalty, text):
+    from datetime import datetime, timedelta
+
+    from autograder.preprocessors.submission_summary import summary
+
+    stamp = datetime.fromisoformat(timestamp) if timestamp else None
+    got = summary(stamp, datetime(2026, 12, 1, 23, 59), timedelta(hours=extension) if extension else None, penalty)
+    assert got.startswith("**Submission.** Due 2026-12-01 23:59 UTC") and text in got, got
+    assert summary(stamp, None, None, penalty) is None  # no due date, nothing to say
