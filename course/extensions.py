@@ -61,7 +61,8 @@ def configured_extensions(root: Path, assignment: str, due: datetime | None = No
             if not timedelta(0) <= extra <= LONGEST:
                 raise DueDateError(f"{here}: {own.isoformat()} is not within a year after the assignment's "
                                    f"due date {due.isoformat()}")
-        out[str(student)] = extra
+        if extra:  # an extension of 0 is none
+            out[str(student)] = extra
     return out
 
 

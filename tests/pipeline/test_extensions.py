@@ -56,7 +56,8 @@ def test_hours_and_own_due_dates_are_read(small):
     root, _ = small
     write_grading(root, "extensions.demo.s1 = 48", "extensions.demo.s2 = 2.5",
                   'extensions.demo."ada@uni.edu" = "2026-12-03T18:59:00-05:00"',
-                  "extensions.demo.s4 = 2026-12-02T23:59:00Z", "extensions.other.s1 = 1")
+                  "extensions.demo.s4 = 2026-12-02T23:59:00Z", "extensions.other.s1 = 1",
+                  "extensions.demo.s5 = 0", f'extensions.demo.s6 = "{DUE}"')  # none, written two ways
     assert configured_extensions(root, "demo", DUE_AT) == {
         "s1": timedelta(hours=48), "s2": timedelta(hours=2.5), "ada@uni.edu": timedelta(hours=48),
         "s4": timedelta(hours=24)}
