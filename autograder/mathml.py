@@ -26,19 +26,34 @@ import xml.etree.ElementTree as ET
 from nbconvert.filters.markdown_mistune import IPythonRenderer
 
 MATHML_NS = "http://www.w3.org/1998/Math/MathML"
+# Elements that draw where they stand. Not here: mpadded (\smash, \mathrlap: content that
+# takes no room, so it can paint over the page), menclose (\cancel, \boxed: Chromium draws
+# only the content, so a struck-out term looks present), and everything else.
 TAGS = {
     "math", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "msub", "msup", "msubsup", "mfrac",
-    "msqrt", "mroot", "mstyle", "mpadded", "mphantom", "menclose", "mover", "munder", "munderover",
+    "msqrt", "mroot", "mstyle", "mphantom", "mover", "munder", "munderover",
     "mtable", "mtr", "mtd", "mmultiscripts", "mprescripts", "none",
 }
+# Attributes kept as they are (words and small numbers). Not here, because a formula could
+# paint outside its own box, over the verdicts and scores or a grader's buttons, or hide
+# text: voffset, height, depth, lspace, rspace, mathsize, mathcolor, mathbackground,
+# linethickness (\raise, \lower, \rule, \colorbox, \color, \Huge...).
 ATTRIBUTES = {
-    "display", "stretchy", "fence", "form", "width", "height", "depth", "displaystyle", "scriptlevel",
-    "linebreak", "mathvariant", "columnalign", "rowalign", "minsize", "maxsize", "accent", "accentunder",
-    "lspace", "rspace", "separator", "movablelimits", "largeop", "symmetric", "notation", "linethickness",
-    "rowspacing", "columnspacing", "columnlines", "rowlines", "frame", "columnspan", "rowspan", "voffset",
-    "mathsize", "mathcolor", "mathbackground",
+    "display", "stretchy", "fence", "form", "displaystyle", "linebreak", "mathvariant", "columnalign",
+    "rowalign", "accent", "accentunder", "separator", "movablelimits", "largeop", "symmetric",
+    "columnlines", "rowlines", "frame", "columnspan", "rowspan",
 }
-VALUE = re.compile(r"[A-Za-z0-9#.,%+\- ]{0,64}")  # words, numbers, lengths, colours: no url(), no quotes
+VALUE = re.compile(r"[A-Za-z0-9#.,%+\- ]{0,64}")  # words and numbers: no url(), no quotes
+LENGTH = re.compile(r"(-?[0-9]*\.?[0-9]+)(em|ex|pt|px)")
+EM = {"em": 1.0, "ex": 0.5, "pt": 0.1, "px": 1 / 16}  # about, at a 10 pt font
+NAMED_SPACE = re.compile(r"(negative)?(veryvery|very)?(thin|medium|thick)mathspace")
+# Attributes kept only with lengths in a small range (in em): spaces, delimiter sizes, table spacing.
+LENGTHS = {"width": (-1.0, 3.0), "minsize": (0.0, 3.0), "maxsize": (0.0, 3.0),
+           "columnspacing": (0.0, 4.0), "rowspacing": (0.0, 4.0)}
+# latex2mathml expands macro definitions; nested ones grow exponentially (a few hundred
+# characters can take minutes and gigabytes). A formula that defines anything stays TeX.
+DEFINES = re.compile(r"\\(?:[gex]?def|let|futurelet|(?:re)?newcommand|providecommand|(?:re)?newenvironment|"
+                     r"DeclareMathOperator|newif|csname|expandafter)(?![A-Za-z])")
 BARE_AMPERSAND = re.compile(r"&(?!#x[0-9A-Fa-f]+;|#[0-9]+;|[A-Za-z]+;)")  # latex2mathml leaves some raw
 # TeX environments latex2mathml draws badly, and ones it draws well in their place.
 ENVIRONMENTS = {"aligned": "align*", "gathered": "gather*"}
@@ -49,12 +64,41 @@ BUDGET = {"tex": 50_000, "mathml": 1_000_000}
 BUDGET_KEY = "mathml_budget"  # where a rendering's resources keep what is left of it
 
 
+ALL_ATTRIBUTES = ATTRIBUTES | set(LENGTHS) | {"scriptlevel"}  # every attribute a drawn formula can hold
+
+
+def _length_ok(name: str, value: str, tag: str) -> bool:
+    """Is every length in ``value`` within the range ``LENGTHS`` allows ``name``?"""
+    if name == "width" and tag != "mspace":
+        return False
+    low, high = LENGTHS[name]
+    for token in value.split():
+        if name == "width" and NAMED_SPACE.fullmatch(token):
+            continue
+        m = LENGTH.fullmatch(token)
+        if m is None or not low <= float(m.group(1)) * EM[m.group(2)] <= high:
+            return False
+    return bool(value.split())
+
+
+def _attributes(tag: str, attrib: dict) -> dict:
+    out = {}
+    for key, value in attrib.items():
+        if not VALUE.fullmatch(value):
+            continue
+        if key in ATTRIBUTES or key in LENGTHS and _length_ok(key, value, tag):
+            out[key] = value
+        elif key == "scriptlevel" and value.lstrip("+") in ("-1", "0", "1", "2"):  # no giant or tiny type
+            out[key] = value
+    return out
+
+
 def _rebuild(el: ET.Element) -> ET.Element | None:
     """A copy of ``el`` with only allowed elements and attributes (None if any element is not)."""
     name = el.tag.split("}", 1)[1] if el.tag.startswith("{") else el.tag
     if el.tag.startswith("{") and not el.tag.startswith("{" + MATHML_NS + "}") or name not in TAGS:
         return None
-    out = ET.Element(name, {k: v for k, v in el.attrib.items() if k in ATTRIBUTES and VALUE.fullmatch(v)})
+    out = ET.Element(name, _attributes(name, el.attrib))
     out.text = el.text
     for child in el:
         copy = _rebuild(child)
@@ -70,7 +114,7 @@ def tex_to_mathml(tex: str, display: bool) -> str | None:
     faithfully and safely (too long, not converted, or made of something off the allow-list)."""
     from latex2mathml.converter import convert
 
-    if len(tex) > LONGEST:
+    if len(tex) > LONGEST or DEFINES.search(tex):
         return None
     for old, new in ENVIRONMENTS.items():
         tex = tex.replace(f"\\begin{{{old}}}", f"\\begin{{{new}}}").replace(f"\\end{{{old}}}", f"\\end{{{new}}}")
@@ -134,11 +178,13 @@ def place_formulas(cleaned: str, renderer: MathMLRenderer, budget: dict | None =
 
     pattern = renderer.placeholder()
     tex = [t for t, _ in renderer.formulas]
-    soup = BeautifulSoup(cleaned, features="html.parser")
-    for tag in soup.find_all(True):
-        for key, value in list(tag.attrs.items()):
-            if isinstance(value, str) and pattern.search(value):
-                tag[key] = pattern.sub(lambda m: tex[int(m.group(1))], value)
+    if re.search(f'="[^"]*{pattern.pattern}', cleaned):  # one in an attribute (nh3 quotes every value with ")
+        soup = BeautifulSoup(cleaned, features="html.parser")  # parsed only then: a cell may be megabytes
+        for tag in soup.find_all(True):
+            for key, value in list(tag.attrs.items()):
+                if isinstance(value, str) and pattern.search(value):
+                    tag[key] = pattern.sub(lambda m: tex[int(m.group(1))], value)
+        cleaned = str(soup)
 
     def formula(m: re.Match) -> str:
         text, display = renderer.formulas[int(m.group(1))]
@@ -153,4 +199,4 @@ def place_formulas(cleaned: str, renderer: MathMLRenderer, budget: dict | None =
         return mathml if mathml is not None else html.escape(text)
 
     # Every placeholder left is in text (those in attributes are TeX now), where markup may go.
-    return pattern.sub(formula, str(soup))
+    return pattern.sub(formula, cleaned)

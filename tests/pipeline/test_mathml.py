@@ -17,7 +17,7 @@ from bs4 import BeautifulSoup
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograder.mathml import ATTRIBUTES, TAGS, MathMLRenderer, tex_to_mathml
+from autograder.mathml import ALL_ATTRIBUTES, LENGTHS, TAGS, MathMLRenderer, _length_ok, tex_to_mathml
 from autograder.sanitize import SafeMarkdown, clean_html
 from course import ROOT
 
@@ -32,7 +32,9 @@ def math_elements_are_allowed(page: str) -> None:
     for math in soup.find_all("math"):
         for el in [math, *math.find_all(True)]:
             assert el.name in TAGS, (el.name, page)
-            assert set(el.attrs) <= ATTRIBUTES, (el.attrs, page)
+            assert set(el.attrs) <= ALL_ATTRIBUTES, (el.attrs, page)
+            for key in set(el.attrs) & set(LENGTHS):  # spaces and sizes stay small: nothing paints outside
+                assert _length_ok(key, el[key], el.name), (key, el[key], page)
 
 
 def test_inline_display_and_environments_are_drawn():
@@ -67,6 +69,50 @@ def test_attributes_off_the_list_are_dropped(tex):
     assert BeautifulSoup(page, features="html.parser").find("math") is not None
     assert "javascript" not in page and "url(" not in page and "navbar" not in page and "style=" not in page
     math_elements_are_allowed(page)
+
+
+def laughs(levels: int, fan: int = 10) -> str:
+    """TeX whose macros expand to fan**levels x's (braces reset latex2mathml's depth limit)."""
+    names = ["\\z" + chr(ord("a") + i) for i in range(levels + 1)]
+    tex = "\\def%s{x}" % names[0]
+    for prev, cur in zip(names, names[1:]):
+        tex += "\\def%s{%s}" % (cur, ("{" + prev + "}") * fan)
+    return tex + names[-1]
+
+
+@pytest.mark.parametrize("define", ["\\def\\a{x}\\a", "\\newcommand{\\a}{x}\\a", "\\let\\a=x\\a",
+                                    "\\renewcommand\\a{x}", "\\DeclareMathOperator{\\tr}{tr}"])
+def test_formulas_that_define_macros_stay_tex_at_once(define):
+    """latex2mathml expands definitions: nested ones grow exponentially (minutes from 400 characters)."""
+    import time
+
+    started = time.perf_counter()
+    assert tex_to_mathml(define, False) is None and tex_to_mathml(laughs(6), True) is None
+    assert time.perf_counter() - started < 0.5
+
+
+@pytest.mark.parametrize("tex", [
+    "\\smash{\\mathrlap{\\raise{150em}{\\rule{400em}{300em}}}}",  # a black box over the whole page
+    "\\raise{20em}{\\text{Hidden tests passed: softmax}}", "\\lower{5em}{x}", "\\mathrlap{x}",
+    "\\cancel{x}", "\\boxed{x}", "\\colorbox{white}{x}",
+])
+def test_formulas_that_would_paint_outside_their_box_stay_tex(tex):
+    assert tex_to_mathml(tex, False) is None
+
+
+@pytest.mark.parametrize("tex, gone", [
+    ("\\hspace{-50em}x", "width"), ("\\hspace{100em}x", "width"), ("\\color{white}{x}", "mathcolor"),
+    ("\\Huge x", "mathsize"), ("\\rule{1em}{9em}", "height"), ("\\mathop{x}\\limits", "lspace"),
+])
+def test_positioning_and_colour_attributes_are_dropped(tex, gone):
+    out = tex_to_mathml(tex, False)
+    assert out is None or f"{gone}=" not in out, out
+
+
+def test_the_course_spaces_and_delimiters_are_kept():
+    out = tex_to_mathml("a\\!b\\,c\\;d\\quad e\\qquad f \\Bigg( x \\Bigg)", False)
+    for kept in ('width="negativethinmathspace"', 'width="0.167em"', 'width="2em"', 'maxsize="2.470em"'):
+        assert kept in out, out
 
 
 def test_a_forged_placeholder_stays_text_and_headings_keep_their_tex_in_anchors():
@@ -114,6 +160,8 @@ def test_every_formula_of_the_course_notebooks_is_drawn():
 
 
 TOKENS = [*"ab1+-=^_{}()[]<>&\"'/ \\$", "\\frac", "\\text", "\\href", "\\style", "\\mathrm", "<script>",
+          "\\raise{3em}", "\\hspace{-9em}", "\\smash", "\\rule{9em}{9em}", "\\Huge", "\\color{red}", "\\Bigg(",
+          "\\def\\a{x}", "\\quad", "\\!",
           "<img src=x onerror=alert(1)>", "\\begin{matrix}", "\\end{matrix}", "&#x3C;", "\\\\", "javascript:",
           "</math>", "<mtext>", "<annotation-xml encoding='text/html'>"]
 TEXISH = st.lists(st.sampled_from(TOKENS), max_size=24).map("".join)

@@ -121,6 +121,9 @@ def markdown_payloads(port: int) -> str:
 
 Formulas that carry markup: $\\text{{<img src=x onerror={js('md_math_text', port)}>}}$ and
 $\\href{{javascript:{js('md_math_href', port)}}}{{jslink-math}}$ and $\\style{{background:url(http://127.0.0.1:{port}/md_math_css)}}{{x}}$
+
+Formulas that would paint over the page: $\\smash{{\\mathrlap{{\\raise{{150em}}{{\\rule{{400em}}{{300em}}}}}}}}$ and
+$a\\!b\\quad c \\Bigg( x \\Bigg) \\hspace{{-50em}} y \\Huge z$
 """
 
 
@@ -348,8 +351,13 @@ def test_feedback_shows_the_honest_parts_and_carries_the_csp(graded, browser):
     drawn = []
 
     def formulas(page):
-        drawn.extend(page.evaluate("() => [...document.querySelectorAll('math')].map(m => ({ns: m.namespaceURI, "
-                                   "text: m.textContent, width: m.getBoundingClientRect().width}))"))
+        drawn.extend(page.evaluate("""() => [...document.querySelectorAll('math')].map(m => {
+            const r = m.getBoundingClientRect();
+            const out = [...m.querySelectorAll('*')].filter(d => { const q = d.getBoundingClientRect();
+                return q.width > 0 && (q.left < r.left - 1 || q.right > r.right + 1 || q.top < r.top - 1
+                                       || q.bottom > r.bottom + 1); });
+            return {ns: m.namespaceURI, text: m.textContent, width: r.width, height: r.height, outside: out.length};
+        })"""))
 
     found = visit(browser, graded["watch"], url=page.as_uri(), extra=formulas)
     body = found["text"]
@@ -359,6 +367,8 @@ def test_feedback_shows_the_honest_parts_and_carries_the_csp(graded, browser):
     mathml = "http://www.w3.org/1998/Math/MathML"
     assert {"ns": mathml, "text": "x2<y"} in [{k: d[k] for k in ("ns", "text")} for d in drawn], drawn
     assert all(d["width"] > 0 for d in drawn) and "$x^2 < y$" not in body  # drawn, not TeX
+    assert [d for d in drawn if d["outside"] or d["height"] > 200] == []  # nothing paints outside its formula
+    assert "\\rule{400em}{300em}" in body  # the painting formula is shown as its TeX
     assert "\\text{<img src=x onerror=" in body  # a formula with markup is shown as its TeX
     assert "Score: 6" in body or re.search(r"Score:\s*6(\.0)?\s*/\s*6", body), body[:500]
 
