@@ -119,10 +119,12 @@ def feedback_task(task: dict, timeout: float | None = None) -> dict:
     grading runs are (``course.task.run_module``: forked from the worker's warm fork server).
     A student is done only when the batch said so (a JSON line each): a batch that dies or
     times out fails the rest."""
+    from course.late import SETTLED
     from course.task import run_module
 
     root, students = Path(task["root"]), list(task["students"])
-    log, _ = run_module(["course.feedback", "--batch", task["assignment"], *students], root, kernel_env(root),
+    env = dict(kernel_env(root), **{SETTLED: "1"})  # the coordinator settled the penalties (feedback())
+    log, _ = run_module(["course.feedback", "--batch", task["assignment"], *students], root, env,
                         root, timeout)
     done = {}
     for line in log.splitlines():

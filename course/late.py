@@ -118,7 +118,8 @@ def settle_gradebook(gb, plugin: LateSubmissionPlugin, assignments: list[str] | 
     """``settle_submission`` for every submission (of ``assignments``, of ``students``) in the
     open nbgrader ``Gradebook`` ``gb``, committed once; return what changed."""
     changed = []
-    for assignment in assignments or [a.name for a in gb.assignments]:
+    known = [a.name for a in gb.assignments]
+    for assignment in [a for a in assignments if a in known] if assignments else known:
         for sub in gb.assignment_submissions(assignment):
             if students is None or sub.student.id in students:
                 changed += settle_submission(sub, plugin)
@@ -137,13 +138,17 @@ def settle_penalties(root: Path, url: str | None = None, assignments: list[str] 
         return settle_gradebook(gb, course_plugin(root), assignments, students)
 
 
+SETTLED = "COURSE_PENALTIES_SETTLED"  # set by ./course.sh feedback, which settles once for its batches
+
+
 def settle_hook(root: Path, then=None):
     """An nbgrader ``pre_convert_hook`` for ``generate_feedback``: the penalties of the
-    submission about to be rendered settled first (autograded/<student>/<assignment>/)."""
+    submission about to be rendered settled first (autograded/<student>/<assignment>/),
+    unless the environment says ``SETTLED`` (the course's feedback stage did it for all)."""
     import os
 
     def hook(assignment=None, student=None, notebooks=None, **kwargs):
-        if notebooks:
+        if notebooks and not os.environ.get(SETTLED):
             folder = Path(os.path.abspath(notebooks[0])).parent
             settle_penalties(root, assignments=[folder.name], students=[folder.parent.name])
         if then is not None:

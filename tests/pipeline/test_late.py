@@ -98,6 +98,8 @@ def test_the_lms_file_charges_the_penalty_on_the_final_score(demo, tmp_path):
     assert (rows["partial"]["late_penalty"], rows["partial"]["score"]) == ("6", "1")
     assert "demo/partial/demo: late penalty 5 -> 6 (score 7, 1.52 h late)" in report
     assert penalty_and_score(demo) == (6, 7)  # the formgrader shows the same now
+    with pytest.raises(ValueError, match="not in the gradebook: 'nope'"):  # settling skips it; the export says so
+        export(demo, "csv", tmp_path / "none.csv", assignments=["nope"])
 
 
 def test_plain_generate_feedback_settles_first(demo):
@@ -130,8 +132,10 @@ def test_the_feedback_stage_settles_before_it_renders(demo):
     mark_written(demo, 1)
     assert penalty_and_score(demo) == (6, 6)  # 6 still right for 6 points; now a cut-off moves it
     mark_written(demo, None)
-    rows = feedback(demo, ["demo"], workers=1, engine="local")
+    rows = feedback(demo, ["demo"], workers=1, engine="local")  # its batches do not settle again
     assert penalty_and_score(demo) == (5, 5)
+    page = (demo / "feedback" / "partial" / "demo" / "demo.html").read_text()
+    assert "1 h 31 min late: late penalty on this notebook 5 points." in page
     assert any(r["student"] == "partial" for r in rows)
 
 
