@@ -11,6 +11,13 @@ copies ``\\href``, ``\\style`` and ``\\class`` into attributes) are dropped. lat
 puts ``\\text{<script>...}`` into its output as markup: such a formula contains an element
 off the list and is refused, and the caller shows its TeX as text, as before.
 
+Two more kinds of formula stay TeX, found by attacking this module: one that defines macros
+(latex2mathml expands nested ``\\def`` chains exponentially, so a few hundred characters
+could cost minutes), and one that would paint outside its own box (``\\smash``,
+``\\raise``, ``\\rule``, ``\\colorbox``: drawn over the verdicts, the scores or a grader's
+buttons). Offsets, heights, depths, colours and sizes are dropped, and spaces and delimiter
+sizes are kept only within a few em.
+
 ``MathMLRenderer`` is nbconvert's markdown renderer with each formula replaced by a
 placeholder carrying a per-rendering random nonce (a student cannot write one that
 matches); ``place_formulas`` puts the MathML in once the HTML around it is cleaned, within
@@ -23,6 +30,7 @@ import re
 import secrets
 import xml.etree.ElementTree as ET
 
+from defusedxml import ElementTree as SafeET
 from nbconvert.filters.markdown_mistune import IPythonRenderer
 
 MATHML_NS = "http://www.w3.org/1998/Math/MathML"
@@ -119,7 +127,8 @@ def tex_to_mathml(tex: str, display: bool) -> str | None:
     for old, new in ENVIRONMENTS.items():
         tex = tex.replace(f"\\begin{{{old}}}", f"\\begin{{{new}}}").replace(f"\\end{{{old}}}", f"\\end{{{new}}}")
     try:
-        root = ET.fromstring(BARE_AMPERSAND.sub("&amp;", convert(tex, display="block" if display else "inline")))
+        # defusedxml: no DTD, no entity of its own (\text{} carries the student's characters through)
+        root = SafeET.fromstring(BARE_AMPERSAND.sub("&amp;", convert(tex, display="block" if display else "inline")))
     except Exception:  # noqa: BLE001 -- latex2mathml raises many kinds on TeX it does not know
         return None
     clean = _rebuild(root)
