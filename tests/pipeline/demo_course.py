@@ -64,3 +64,18 @@ def sampled_demo_course(dest: Path, **settings) -> tuple[Path, dict]:
     make_answers(root, "demo")
     release(root)
     return root, make_samples(root)
+
+
+def late_demo_course(dest: Path, due: str, times: dict, **settings) -> tuple[Path, dict]:
+    """``sampled_demo_course`` with ``due`` as course.toml's due date of `demo` and ``times``
+    ({student: ISO 8601 time}) as the collector's record, as `collect` writes it: the course
+    the due-date, extension and late-penalty tests grade. Returns the same pair."""
+    import json
+
+    root, expected = sampled_demo_course(dest, **settings)
+    toml = (root / "course.toml").read_text()
+    (root / "course.toml").write_text(toml.replace("[grading]\n", f'[grading]\ndue_dates.demo = "{due}"\n', 1))
+    record = root / "build" / "collected" / "demo.json"
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(times))
+    return root, expected

@@ -80,24 +80,16 @@ def test_the_task_key_includes_the_due_date(small):
 
 
 def test_due_date_reaches_grading_without_collect(tmp_path, monkeypatch):
-    from course.answers import make_answers
     from course.autograde import autograde
     from course.engine import state_file
     from course.gradebook import open_gradebook
-    from course.release import release
-    from course.samples import make_samples
 
-    from .demo_course import make_demo_course
+    from .demo_course import late_demo_course
 
     monkeypatch.delenv("COURSE_GRADEBOOK_URL", raising=False)
-    root = make_demo_course(tmp_path, cell_timeout=8, memory_mib=1024, late_penalty_per_hour=1)
-    set_due(root, DUE)
-    make_answers(root, "demo")
-    release(root)
-    expected = make_samples(root, ["demo"])
-    record = root / "build" / "collected" / "demo.json"  # as a collector writes it; no `collect` run
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"reference": "2026-12-01T20:00:00+00:00", "partial": "2026-12-02T01:30:00+00:00"}))
+    root, expected = late_demo_course(tmp_path, DUE, {  # the collector's record, as it writes it; no `collect` run
+        "reference": "2026-12-01T20:00:00+00:00", "partial": "2026-12-02T01:30:00+00:00"},
+        cell_timeout=8, memory_mib=1024, late_penalty_per_hour=1)
     url = f"sqlite:///{root}/gradebook.db"
 
     def graded(who):  # {student: (score before the penalty, the penalty, the collector's time)}

@@ -15,7 +15,6 @@ spare exactly that student's extra time, on every road a grade takes?
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -123,23 +122,13 @@ def test_sync_writes_changes_and_clears_the_submissions_extension(small):
 # -- grading the demo course -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """The demo course with answers, release and samples; `partial` handed in 1.5 h late."""
-    from course.answers import make_answers
-    from course.release import release
-    from course.samples import make_samples
-
-    from .demo_course import make_demo_course
+    """The demo course with answers, release and samples; `partial` handed in 1 h 31 min late."""
+    from .demo_course import late_demo_course
 
     saved = os.environ.pop("COURSE_GRADEBOOK_URL", None)
-    root = make_demo_course(tmp_path_factory.mktemp("ext"), cell_timeout=8, memory_mib=1024, late_penalty_per_hour=1)
-    (root / "course.toml").write_text((root / "course.toml").read_text().replace(
-        "[grading]\n", f'[grading]\ndue_dates.demo = "{DUE}"\n', 1))
-    make_answers(root, "demo")
-    release(root)
-    expected = make_samples(root, ["demo"])
-    record = root / "build" / "collected" / "demo.json"
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"reference": "2026-12-01T20:00:00+00:00", "partial": "2026-12-02T01:30:00+00:00"}))
+    root, expected = late_demo_course(tmp_path_factory.mktemp("ext"), DUE, {
+        "reference": "2026-12-01T20:00:00+00:00", "partial": "2026-12-02T01:30:00+00:00"},
+        cell_timeout=8, memory_mib=1024, late_penalty_per_hour=1)
     yield root, expected
     if saved is not None:
         os.environ["COURSE_GRADEBOOK_URL"] = saved

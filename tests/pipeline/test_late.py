@@ -12,7 +12,6 @@ back the autograde-time penalty.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import subprocess
 import sys
@@ -26,23 +25,13 @@ DUE = "2026-12-01T23:59:00+00:00"
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    from course.answers import make_answers
     from course.autograde import autograde
-    from course.release import release
-    from course.samples import make_samples
 
-    from .demo_course import make_demo_course
+    from .demo_course import late_demo_course
 
     saved = os.environ.pop("COURSE_GRADEBOOK_URL", None)
-    root = make_demo_course(tmp_path_factory.mktemp("late"), cell_timeout=8, memory_mib=1024, late_penalty_per_hour=3)
-    (root / "course.toml").write_text((root / "course.toml").read_text().replace(
-        "[grading]\n", f'[grading]\ndue_dates.demo = "{DUE}"\n', 1))
-    make_answers(root, "demo")
-    release(root)
-    make_samples(root, ["demo"])
-    record = root / "build" / "collected" / "demo.json"
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"partial": "2026-12-02T01:30:00+00:00"}))
+    root, _ = late_demo_course(tmp_path_factory.mktemp("late"), DUE, {"partial": "2026-12-02T01:30:00+00:00"},
+                               cell_timeout=8, memory_mib=1024, late_penalty_per_hour=3)
     autograde(root, ["demo"], ["partial"])
     yield root
     if saved is not None:
