@@ -40,8 +40,10 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
+from autograder.durations import in_words
 from course import ROOT
 
 from course.lms.roster import Roster, RosterError, Student  # RosterError: also caught here by course/feedback.py
@@ -65,6 +67,8 @@ class Result:
     manual: float = 0.0  # points a grader gave to the graded written answers
     manual_max: float = 0.0
     penalty: float = 0.0
+    late: object = None  # a timedelta after the due date (with the student's extension), when late
+    extension: object = None  # the student's extension (a timedelta), if any
     pending: list = field(default_factory=list)  # "q_softmax (2 points)", ...
 
     @property
@@ -101,7 +105,9 @@ class Result:
             parts.append(f"written answers {num(self.manual)} / {num(self.manual_max)}"
                          + (" so far" if self.pending else ""))
         if self.penalty:
-            parts.append(f"late penalty -{num(self.penalty)}")
+            why = f" (handed in {in_words(self.late)} late" if self.late else ""
+            why += (f", after an extension of {in_words(self.extension)}" if self.extension else "") + (")" if why else "")
+            parts.append(f"late penalty -{num(self.penalty)}{why}")
         text = ", ".join(parts)
         if self.pending:
             return f"{text}. Written answers {PENDING_NOTE}: {', '.join(self.pending)}."
@@ -124,8 +130,10 @@ def num(x: float | None) -> str:
 
 
 def _result(assignment: str, max_score: float, sub, person: Student | None) -> Result:
+    seconds = sub.total_seconds_late
     result = Result(assignment, sub.student_id, person, max_score, submitted=True, timestamp=sub.timestamp,
-                    penalty=float(sub.late_submission_penalty or 0.0))
+                    penalty=float(sub.late_submission_penalty or 0.0),
+                    late=timedelta(seconds=seconds) if seconds > 0 else None, extension=sub.extension or None)
     several = len(sub.notebooks) > 1
     for nb in sorted(sub.notebooks, key=lambda n: n.name):
         for grade in sorted(nb.grades, key=lambda g: g.name):

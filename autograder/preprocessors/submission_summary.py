@@ -17,21 +17,12 @@ from nbconvert.preprocessors import Preprocessor
 from nbformat.v4 import new_markdown_cell
 from traitlets import Bool
 
+from autograder.durations import in_words
+
 
 def _when(stamp: datetime) -> str:
     """nbgrader's naive UTC time, as students read it."""
     return stamp.replace(tzinfo=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _span(delta: timedelta) -> str:
-    """'1 h 31 min', '2 days 3 h', '45 s'."""
-    seconds = int(delta.total_seconds())
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{days} day{'s' * (days != 1)}" if days else "", f"{hours} h" if hours else "",
-             f"{minutes} min" if minutes and not days else "", f"{secs} s" if secs and not (days or hours) else ""]
-    return " ".join(p for p in parts if p) or "0 s"
 
 
 def _points(x: float) -> str:
@@ -46,13 +37,13 @@ def summary(timestamp: datetime | None, due: datetime | None, extension: timedel
         return None
     extension = extension or timedelta(0)
     lines = [f"**Submission.** Due {_when(due)}"
-             + (f", extended for you by {_span(extension)} to {_when(due + extension)}" if extension else "") + "."]
+             + (f", extended for you by {in_words(extension)} to {_when(due + extension)}" if extension else "") + "."]
     if timestamp is None:
         lines.append("No submission time was recorded when it was collected, so no late penalty applies.")
     elif timestamp <= due + extension:
         lines.append(f"Handed in {_when(timestamp)}: on time.")
     else:
-        late = f"Handed in {_when(timestamp)}, {_span(timestamp - due - extension)} late"
+        late = f"Handed in {_when(timestamp)}, {in_words(timestamp - due - extension)} late"
         lines.append(f"{late}: late penalty on this notebook {_points(penalty)}." if penalty
                      else f"{late}; no late penalty on this notebook.")
     return " ".join(lines)

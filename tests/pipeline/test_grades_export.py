@@ -241,7 +241,8 @@ def test_moodle_worksheet_per_assignment(course, tmp_path):
     assert demo["grades"] == {"done": 6.5, "late": 4.0}  # waiting: empty grade, skipped by Moodle
     assert demo["notes"]["waiting"] == ("Autograded 5 / 5, written answers 0 / 2 so far. "
                                         "Written answers pending manual grading: q_softmax (2 points).")
-    assert demo["notes"]["late"] == "Autograded 3 / 5, written answers 1.5 / 2, late penalty -0.5. Total 4 / 7."
+    assert demo["notes"]["late"] == ("Autograded 3 / 5, written answers 1.5 / 2, late penalty -0.5 (handed in "
+                                     "59 min 30 s late). Total 4 / 7.")
     pair = moodle_read(written[1], {3001: "done", 3002: "waiting", 3003: "late", 3004: "regraded"}, 5)
     assert pair["grades"] == {"done": 5.0, "late": 5.0}  # lms_id:pair numbers
     assert ("regraded (Edsger Dijkstra): left out of the Moodle worksheet of demo: its participant number "
