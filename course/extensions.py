@@ -95,6 +95,10 @@ def sync_extension(root: Path, assignment: str, student: str, url: str | None = 
     from course.gradebook import db_url, open_gradebook
 
     url = url or db_url(root)
+    try:
+        student.encode("utf-8")
+    except UnicodeEncodeError:  # a folder name of undecodable bytes: course.toml cannot name it
+        return None
     extra = extension_for(root, assignment, student, url)
     if gradebook_extension(url, assignment, student) == extra:
         return extra

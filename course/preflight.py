@@ -113,21 +113,30 @@ def preflight_hook(root: Path, then):
     (in the formgrader, nbgrader reports it as the failed autograde's error)."""
     import os
 
+    def stop(exc: Exception):
+        print(f"[course] grading cannot start: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None  # not an Exception: nbgrader would swallow it
+
     def hook(assignment=None, student=None, notebooks=None, **kwargs):
-        if notebooks:
-            folder = Path(os.path.abspath(notebooks[0])).parent  # submitted/<student>/<assignment>/
-            name = folder.name
+        folder = Path(os.path.abspath(notebooks[0])).parent if notebooks else None  # submitted/<student>/<assignment>/
+        if folder is not None and folder.name not in _PREPARED and not os.environ.get("COURSE_SKIP_PREFLIGHT"):
             try:
-                if name not in _PREPARED and not os.environ.get("COURSE_SKIP_PREFLIGHT"):
-                    prepare(root, [name], log=lambda message: print(message, file=sys.stderr))
-                    _PREPARED.add(name)
-                extra = sync_extension(root, name, folder.parent.name)
-            except (GradingNotReady, DueDateError) as exc:
-                print(f"[course] grading cannot start: {exc}", file=sys.stderr)
-                raise SystemExit(2) from None  # not an Exception: nbgrader would swallow it
+                prepare(root, [folder.name], log=lambda message: print(message, file=sys.stderr))
+            except GradingNotReady as exc:
+                stop(exc)
+            _PREPARED.add(folder.name)
+        # The intake's hook before anything that reads the student's name: nbgrader swallows an
+        # Exception from this hook, and the folder must be made safe whatever happens after.
+        made_safe = then(assignment=assignment, student=student, notebooks=notebooks, **kwargs)
+        if folder is not None:
+            try:
+                extra = sync_extension(root, folder.name, folder.parent.name)
+            except DueDateError as exc:
+                stop(exc)
             if extra:
-                print(f"[course] {folder.parent.name}: an extension of {describe(extra)} on {name}", file=sys.stderr)
-        return then(assignment=assignment, student=student, notebooks=notebooks, **kwargs)
+                print(f"[course] {folder.parent.name}: an extension of {describe(extra)} on {folder.name}",
+                      file=sys.stderr)
+        return made_safe
 
     return hook
 

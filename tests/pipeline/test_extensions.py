@@ -189,6 +189,31 @@ def test_plain_nbgrader_autograde_grades_with_the_extension(demo, monkeypatch):
     write_grading(root)
 
 
+def test_a_hostile_student_folder_is_made_safe_before_its_extension_is_looked_up(demo, monkeypatch):
+    """Plain nbgrader, a student folder whose name is undecodable bytes (no query can carry it)
+    and whose notebook links to the worked solution: the extension step (after the intake's
+    hook) neither fails nor skips the intake, so the link is quarantined, not graded."""
+    root, _ = demo
+    monkeypatch.delenv("COURSE_GRADEBOOK_URL", raising=False)
+    write_grading(root, "extensions.demo.partial = 2")
+    name = os.fsdecode(b"s\xff<script>")
+    folder = root / "submitted" / name / "demo"
+    folder.mkdir(parents=True)
+    os.symlink(root / "solutions" / "demo" / "demo.ipynb", folder / "demo.ipynb")
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    env.pop("COURSE_GRADEBOOK_URL", None)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", "demo", f"--student={name}", "--force"],
+                              cwd=root, env=env, capture_output=True, text=True, timeout=600, errors="replace")
+        assert not (folder / "demo.ipynb").is_symlink(), proc.stderr[-3000:]
+        assert (root / "build" / "quarantine" / name / "demo").is_dir(), proc.stderr[-3000:]
+        assert "Pre-convert hook failed" not in proc.stderr, proc.stderr[-3000:]
+        graded = root / "autograded" / name / "demo" / "demo.ipynb"
+        assert not graded.exists() or "BEGIN SOLUTION" not in graded.read_text(errors="replace")
+    finally:
+        write_grading(root)
+
+
 def test_collect_measures_lateness_from_the_students_own_due_date(tmp_path, monkeypatch):
     from course.collect import collect
     from tests.files.lms import exports as ex
