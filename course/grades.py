@@ -105,9 +105,9 @@ class Result:
             parts.append(f"written answers {num(self.manual)} / {num(self.manual_max)}"
                          + (" so far" if self.pending else ""))
         if self.penalty:
-            why = f" (handed in {in_words(self.late)} late" if self.late else ""
-            why += (f", after an extension of {in_words(self.extension)}" if self.extension else "") + (")" if why else "")
-            parts.append(f"late penalty -{num(self.penalty)}{why}")
+            why = [f"handed in {in_words(self.late)} late"] if self.late else []
+            why += [f"after an extension of {in_words(self.extension)}"] if self.extension else []
+            parts.append(f"late penalty -{num(self.penalty)}" + (f" ({', '.join(why)})" if why else ""))
         text = ", ".join(parts)
         if self.pending:
             return f"{text}. Written answers {PENDING_NOTE}: {', '.join(self.pending)}."
