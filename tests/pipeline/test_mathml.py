@@ -17,7 +17,8 @@ from bs4 import BeautifulSoup
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograder.mathml import ALL_ATTRIBUTES, LENGTHS, TAGS, MathMLRenderer, _length_ok, tex_to_mathml
+from autograder.mathml import (ALL_ATTRIBUTES, BUDGET, LENGTHS, LONGEST, TAGS, MathMLRenderer, _length_ok,
+                              tex_to_mathml)
 from autograder.sanitize import SafeMarkdown, clean_html
 from course import ROOT
 
@@ -136,27 +137,39 @@ def test_markdown_without_formulas_renders_as_nbconvert_renders_it(markdown):
     assert render(markdown) == clean_html(HTMLExporter().markdown2html({}, markdown))
 
 
-def _course_formulas() -> list[tuple[str, bool]]:
+def _course_formulas() -> dict[str, list[tuple[str, bool]]]:
+    """{source notebook: its markdown formulas, (TeX as written, display?)}."""
     from nbconvert.filters.markdown_mistune import MarkdownWithMath
 
-    renderer = MathMLRenderer(escape=False)
+    out = {}
     for path in sorted((ROOT / "source").glob("*/*.ipynb")):
+        renderer = MathMLRenderer(escape=False)
         for cell in json.loads(path.read_text())["cells"]:
             if cell["cell_type"] == "markdown":
                 MarkdownWithMath(renderer=renderer).render("".join(cell["source"]))
-    return renderer.formulas
+        out[path.name] = renderer.formulas
+    return out
 
 
-def test_every_formula_of_the_course_notebooks_is_drawn():
-    """The instructors' formulas (questions, explanations) appear in every feedback page."""
+def test_every_formula_of_the_course_notebooks_is_drawn_well_within_the_budget():
+    """The instructors' formulas (questions, explanations) appear in every feedback page, and
+    each notebook's spend a tenth of the budget at most (autograder.mathml.BUDGET, LONGEST),
+    leaving the rest to what students write."""
     formulas = _course_formulas()
-    assert len(formulas) > 300
-    failed = []
-    for tex, display in formulas:
-        body = tex[2:-2] if tex.startswith("$$") else tex[1:-1] if tex.startswith("$") else tex
-        if tex_to_mathml(body, display) is None:
-            failed.append(tex)
+    assert sum(len(f) for f in formulas.values()) > 300
+    failed, spent = [], {}
+    for name, found in formulas.items():
+        tex_chars = mathml_chars = 0
+        for tex, display in found:
+            body = tex[2:-2] if tex.startswith("$$") else tex[1:-1] if tex.startswith("$") else tex
+            mathml = tex_to_mathml(body, display)
+            if mathml is None:
+                failed.append(tex)
+            assert len(tex) <= LONGEST / 5, tex
+            tex_chars, mathml_chars = tex_chars + len(tex), mathml_chars + len(mathml or "")
+        spent[name] = (tex_chars, mathml_chars)
     assert failed == []
+    assert all(t <= BUDGET["tex"] / 10 and m <= BUDGET["mathml"] / 10 for t, m in spent.values()), spent
 
 
 TOKENS = [*"ab1+-=^_{}()[]<>&\"'/ \\$", "\\frac", "\\text", "\\href", "\\style", "\\mathrm", "<script>",
@@ -193,8 +206,6 @@ def test_a_notebook_of_huge_formulas_costs_a_bounded_time_and_page():
     import nbformat
     from nbconvert import HTMLExporter
     from traitlets.config import Config
-
-    from autograder.mathml import BUDGET, LONGEST
 
     formula = "x+" * ((LONGEST - 10) // 2)  # just under the longest formula that is drawn
     nb = nbformat.v4.new_notebook()
